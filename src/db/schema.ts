@@ -1,0 +1,44 @@
+import { sql } from "drizzle-orm";
+import { bigint, boolean, check, index, integer, pgTable, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+
+/**
+ * One row per (sdkAppId, originId): the LCIC user we registered or adopted for that key.
+ *
+ * A row is written *before* LCIC is called (status `pending`, no user_id yet): that is the record of
+ * intent which lets a crashed or timed-out registration be completed later without creating a
+ * second LCIC user. It becomes `registered` once LCIC's user id is known.
+ */
+export const classroomUsers = pgTable(
+  "classroom_users",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    sdkAppId: bigint("sdk_app_id", { mode: "number" }).notNull(),
+    originId: text("origin_id").notNull(),
+    /** LCIC's user id; null only while the registration is pending. */
+    userId: text("user_id"),
+    name: text("name"),
+    avatar: text("avatar"),
+    status: text("status", { enum: ["pending", "registered"] }).notNull().default("pending"),
+    /** AES-256-GCM ciphertext of the LCIC login token (see users/tokens.ts); never the plain token. */
+    tokenCiphertext: text("token_ciphertext"),
+    tokenExpiresAt: timestamp("token_expires_at", { withTimezone: true }),
+    /** LCIC's RequestId of the call that produced the user or its current token. */
+    lcicRequestId: text("lcic_request_id"),
+    /** Whether we generated the originId because the caller gave none. */
+    originIdGenerated: boolean("origin_id_generated").notNull().default(false),
+    /** How many times a registration was attempted for this row (for reconciliation). */
+    attempts: integer("attempts").notNull().default(0),
+    lastError: text("last_error"),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex("classroom_users_sdk_app_id_origin_id_key").on(t.sdkAppId, t.originId),
+    uniqueIndex("classroom_users_user_id_key").on(t.userId),
+    index("classroom_users_pending_idx").on(t.updatedAt).where(sql`${t.status} = 'pending'`),
+    check("classroom_users_registered_has_user_id", sql`${t.status} <> 'registered' OR ${t.userId} IS NOT NULL`),
+  ],
+);
+
+export type ClassroomUserRow = typeof classroomUsers.$inferSelect;
+export type NewClassroomUserRow = typeof classroomUsers.$inferInsert;
