@@ -1,0 +1,81 @@
+/**
+ * The service's domain errors. The schema layer exposes each as a member of the result unions;
+ * `code` is LCIC's code where LCIC answered and ours otherwise.
+ */
+
+export interface FieldError {
+  /** Path of the offending input field, e.g. ["input", "avatar"]. */
+  path: string[];
+  message: string;
+}
+
+export class ValidationError extends Error {
+  override readonly name = "ValidationError";
+  readonly code = "ValidationFailed";
+  constructor(readonly fieldErrors: FieldError[]) {
+    super(
+      fieldErrors.length === 1
+        ? `Invalid input: ${fieldErrors[0]!.path.join(".")}: ${fieldErrors[0]!.message}`
+        : `Invalid input: ${fieldErrors.length} fields are invalid`,
+    );
+  }
+}
+
+export class InvalidSdkAppIdError extends Error {
+  override readonly name = "InvalidSdkAppIdError";
+  readonly code = "InvalidParameter.SdkAppId";
+  constructor(
+    readonly sdkAppId: number,
+    readonly requestId?: string,
+  ) {
+    super(`SdkAppId ${sdkAppId} is not an LCIC application this service may use`);
+  }
+}
+
+export class OriginIdExistsError extends Error {
+  override readonly name = "OriginIdExistsError";
+  readonly code = "FailedOperation.OriginIdExists";
+  constructor(
+    readonly originId: string,
+    readonly userId: string | undefined,
+    readonly requestId?: string,
+  ) {
+    super(`A classroom user with originId "${originId}" already exists in this application`);
+  }
+}
+
+export class ClassroomUserNotFoundError extends Error {
+  override readonly name = "ClassroomUserNotFoundError";
+  readonly code = "ResourceNotFound.User";
+  constructor(
+    readonly lookup: { userId?: string; originId?: string; sdkAppId?: number },
+    readonly requestId?: string,
+  ) {
+    super(
+      lookup.userId !== undefined
+        ? `No classroom user with userId "${lookup.userId}"`
+        : `No classroom user with originId "${lookup.originId}" in application ${lookup.sdkAppId}`,
+    );
+  }
+}
+
+export class LcicRateLimitedError extends Error {
+  override readonly name = "LcicRateLimitedError";
+  constructor(
+    readonly code: string,
+    readonly retryAfterMs: number,
+    readonly requestId?: string,
+  ) {
+    super(`LCIC's request rate limit is reached; try again in ${Math.ceil(retryAfterMs / 100) / 10} s`);
+  }
+}
+
+export class LcicUnavailableError extends Error {
+  override readonly name = "LcicUnavailableError";
+  constructor(
+    readonly code: string,
+    readonly requestId?: string,
+  ) {
+    super("LCIC is unavailable right now; try again shortly");
+  }
+}

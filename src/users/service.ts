@@ -1,0 +1,316 @@
+import { randomUUID } from "node:crypto";
+import type { LcicClient, LcicToken } from "../lcic/client.js";
+import { LcicError } from "../lcic/errors.js";
+import type { Logger } from "../logger.js";
+import {
+  ClassroomUserNotFoundError,
+  InvalidSdkAppIdError,
+  LcicRateLimitedError,
+  LcicUnavailableError,
+  OriginIdExistsError,
+} from "./errors.js";
+import { LockTimeoutError, type ClassroomUserRow, type UsersRepository } from "./repository.js";
+import { isTokenFresh, tokenExpiry, type TokenCipher } from "./tokens.js";
+import { parseLookup, parseRegisterInput } from "./validation.js";
+
+export type OnExisting = "RETURN_EXISTING" | "FAIL";
+
+export interface RegisterResult {
+  user: ClassroomUserRow;
+  /** LCIC login token; a credential for the caller only. */
+  token: string;
+  tokenExpiresAt: Date;
+  requestId: string | undefined;
+  created: boolean;
+}
+
+export interface UsersServiceDeps {
+  repository: UsersRepository;
+  lcic: LcicClient;
+  cipher: TokenCipher;
+  logger: Logger;
+  sdkAppId: number;
+  sdkAppIds: readonly number[];
+  /** Longest a request waits for another request registering the same key. */
+  lockTimeoutMs?: number;
+  now?: () => Date;
+}
+
+/** Prefix of originIds we generate for registrations that give none (see README: "Exactly once"). */
+export const GENERATED_ORIGIN_ID_PREFIX = "cu-";
+
+/**
+ * The rules of registering and finding classroom users. Knows nothing about GraphQL.
+ *
+ * Exactly-once: every registration sends LCIC an originId (the caller's, or one we generate and
+ * record first), so LCIC's own uniqueness of OriginId within an application means a repeated
+ * RegisterUser can never create a second user; it answers OriginIdExists, and we adopt that user.
+ * Calls for one key are serialised across replicas by a PostgreSQL advisory lock, and a `pending`
+ * row with an attempt counter, committed before LCIC is called, tells a later request or the
+ * reconciler that LCIC may have acted.
+ */
+export class UsersService {
+  private readonly now: () => Date;
+  private readonly lockTimeoutMs: number;
+
+  constructor(private readonly deps: UsersServiceDeps) {
+    this.now = deps.now ?? (() => new Date());
+    this.lockTimeoutMs = deps.lockTimeoutMs ?? 30_000;
+  }
+
+  get defaultSdkAppId(): number {
+    return this.deps.sdkAppId;
+  }
+
+  private resolveSdkAppId(sdkAppId: number | null | undefined): number {
+    const id = sdkAppId ?? this.deps.sdkAppId;
+    if (!this.deps.sdkAppIds.includes(id)) throw new InvalidSdkAppIdError(id);
+    return id;
+  }
+
+  async register(rawInput: unknown): Promise<RegisterResult> {
+    const input = parseRegisterInput(rawInput);
+    const sdkAppId = this.resolveSdkAppId(input.sdkAppId);
+    const onExisting: OnExisting = input.onExisting ?? "RETURN_EXISTING";
+    const generated = input.originId == null;
+    const originId = input.originId ?? `${GENERATED_ORIGIN_ID_PREFIX}${randomUUID()}`;
+    const fields = { name: input.name ?? null, avatar: input.avatar ?? null };
+
+    // Fast path without any lock: the user is already registered.
+    const stored = await this.deps.repository.findByOriginId(sdkAppId, originId);
+    if (stored?.status === "registered") return this.returnExisting(stored, onExisting);
+
+    await this.deps.repository.ensurePending({ sdkAppId, originId, ...fields, originIdGenerated: generated });
+    const result = await this.withLock({ sdkAppId, originId }, async () => {
+      const row = await this.deps.repository.findByOriginId(sdkAppId, originId);
+      if (!row) {
+        // Removed by a concurrent FAIL-mode request that found the originId taken in LCIC.
+        throw new OriginIdExistsError(originId, undefined);
+      }
+      if (row.status === "registered") return this.returnExisting(row, onExisting, true);
+      return this.registerPending(row, fields, onExisting);
+    });
+    return result!;
+  }
+
+  /** A stored user: FAIL refuses, RETURN_EXISTING hands out a token valid for at least another hour. */
+  private async returnExisting(row: ClassroomUserRow, onExisting: OnExisting, locked = false): Promise<RegisterResult> {
+    if (onExisting === "FAIL") throw new OriginIdExistsError(row.originId, row.userId ?? undefined);
+    const token = this.readToken(row);
+    if (token && isTokenFresh(row.tokenExpiresAt, this.now())) {
+      return { user: row, token, tokenExpiresAt: row.tokenExpiresAt!, requestId: row.lcicRequestId ?? undefined, created: false };
+    }
+    const refresh = async () => {
+      // Re-read under the lock: a concurrent request may have refreshed it already.
+      const current = (await this.deps.repository.findByOriginId(row.sdkAppId, row.originId)) ?? row;
+      const currentToken = this.readToken(current);
+      if (currentToken && isTokenFresh(current.tokenExpiresAt, this.now())) {
+        return { user: current, token: currentToken, tokenExpiresAt: current.tokenExpiresAt!, requestId: current.lcicRequestId ?? undefined, created: false };
+      }
+      const login = await this.callLcic(() => this.deps.lcic.loginUser(current.userId!), { userId: current.userId!, sdkAppId: current.sdkAppId });
+      const updated = await this.storeToken(current, login);
+      return { user: updated, token: login.token, tokenExpiresAt: updated.tokenExpiresAt!, requestId: login.requestId, created: false };
+    };
+    if (locked) return refresh();
+    return (await this.withLock({ sdkAppId: row.sdkAppId, originId: row.originId }, refresh))!;
+  }
+
+  /** Under the key's lock, with our pending row: finish or make the LCIC registration. */
+  private async registerPending(
+    row: ClassroomUserRow,
+    fields: { name: string | null; avatar: string | null },
+    onExisting: OnExisting,
+  ): Promise<RegisterResult> {
+    const { repository, lcic } = this.deps;
+    const key = { sdkAppId: row.sdkAppId, originId: row.originId };
+
+    // An earlier attempt may have reached LCIC (lost reply, crash): look before registering again.
+    if (row.attempts > 0) {
+      const adopted = await this.tryAdopt(row, true);
+      if (adopted) return adopted;
+    }
+
+    const attempt = await repository.recordAttempt(row.id, fields.name, fields.avatar);
+    let registered: LcicToken;
+    try {
+      registered = await lcic.registerUser({
+        sdkAppId: key.sdkAppId,
+        originId: key.originId,
+        ...(fields.name != null ? { name: fields.name } : {}),
+        ...(fields.avatar != null ? { avatar: fields.avatar } : {}),
+      });
+    } catch (error) {
+      if (error instanceof LcicError && error.code === "FailedOperation.OriginIdExists") {
+        // Attempts before this one may have created it: then it is ours, not someone else's.
+        const ours = attempt.attempts > 1;
+        if (!ours && onExisting === "FAIL") {
+          const existing = await this.describeQuietly(key);
+          await repository.deletePending(row.id);
+          throw new OriginIdExistsError(key.originId, existing, error.requestId);
+        }
+        const adopted = await this.tryAdopt(attempt, ours);
+        if (adopted) return adopted;
+      }
+      if (error instanceof LcicError && error.outcomeUnknown) {
+        // LCIC may have created the user although we got no answer: find out now if we can.
+        this.deps.logger.warn({ action: "RegisterUser", code: error.code, sdkAppId: key.sdkAppId }, "RegisterUser outcome unknown; reconciling");
+        const adopted = await this.tryAdopt(attempt, true).catch(() => undefined);
+        if (adopted) return adopted;
+        await repository.recordFailure(row.id, error.code);
+        // The pending row stays: the next request for this key or the reconciler completes it.
+        throw this.toDomainError(error, key.sdkAppId);
+      }
+      // LCIC refused: nothing was created, so nothing of ours stays either.
+      await repository.deletePending(row.id);
+      throw error instanceof LcicError ? this.toDomainError(error, key.sdkAppId) : error;
+    }
+
+    const stored = await repository.markRegistered(row.id, {
+      userId: registered.userId,
+      name: fields.name,
+      avatar: fields.avatar,
+      ...this.sealToken(registered),
+    });
+    return { user: stored, token: registered.token, tokenExpiresAt: stored.tokenExpiresAt!, requestId: registered.requestId, created: true };
+  }
+
+  /**
+   * Looks the key up in LCIC (LoginOriginId is scoped to the application and yields a token too) and,
+   * if LCIC knows it, stores it as registered. `ours` says whether our own earlier attempt created it.
+   */
+  private async tryAdopt(row: ClassroomUserRow, ours: boolean): Promise<RegisterResult | undefined> {
+    let login: LcicToken;
+    try {
+      login = await this.callLcic(() => this.deps.lcic.loginOriginId({ sdkAppId: row.sdkAppId, originId: row.originId }), { sdkAppId: row.sdkAppId, originId: row.originId });
+    } catch (error) {
+      if (error instanceof ClassroomUserNotFoundError) return undefined;
+      throw error;
+    }
+    let name = row.name;
+    let avatar = row.avatar;
+    if (!ours) {
+      // Registered elsewhere: take LCIC's profile, not the one this request proposed.
+      const described = await this.callLcic(() => this.deps.lcic.describeUser({ userId: login.userId }), { sdkAppId: row.sdkAppId, originId: row.originId });
+      name = described.name ?? null;
+      avatar = described.avatar ?? null;
+    }
+    const stored = await this.deps.repository.markRegistered(row.id, { userId: login.userId, name, avatar, ...this.sealToken(login) });
+    this.deps.logger.info({ sdkAppId: row.sdkAppId, userId: login.userId, ours }, ours ? "completed an earlier registration" : "adopted a user registered outside this service");
+    return { user: stored, token: login.token, tokenExpiresAt: stored.tokenExpiresAt!, requestId: login.requestId, created: ours };
+  }
+
+  private async describeQuietly(key: { sdkAppId: number; originId: string }): Promise<string | undefined> {
+    try {
+      return (await this.deps.lcic.loginOriginId(key)).userId;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** `classroomUser`: by userId or by originId; from PostgreSQL, else from LCIC (then stored). */
+  async find(rawLookup: unknown): Promise<ClassroomUserRow> {
+    const lookup = parseLookup(rawLookup);
+    const { repository, lcic } = this.deps;
+    if (lookup.userId != null) {
+      const userId = lookup.userId;
+      const row = await repository.findByUserId(userId);
+      if (row && (lookup.sdkAppId == null || row.sdkAppId === lookup.sdkAppId)) return row;
+      if (row) throw new ClassroomUserNotFoundError({ userId });
+      const described = await this.callLcic(() => lcic.describeUser({ userId }), { userId });
+      if (!this.deps.sdkAppIds.includes(described.sdkAppId) || (lookup.sdkAppId != null && described.sdkAppId !== lookup.sdkAppId)) {
+        // A user of an application this service does not serve is not ours to show.
+        throw new ClassroomUserNotFoundError({ userId });
+      }
+      return this.storeDescribed(described.sdkAppId, described.originId || userId, described);
+    }
+    const sdkAppId = this.resolveSdkAppId(lookup.sdkAppId);
+    const originId = lookup.originId!;
+    const row = await repository.findByOriginId(sdkAppId, originId);
+    if (row?.status === "registered") return row;
+    // DescribeUser takes no SdkAppId; LoginOriginId is scoped to the application.
+    const login = await this.callLcic(() => lcic.loginOriginId({ sdkAppId, originId }), { originId, sdkAppId });
+    const described = await this.callLcic(() => lcic.describeUser({ userId: login.userId }), { originId, sdkAppId });
+    return this.storeDescribed(sdkAppId, originId, described, login);
+  }
+
+  private async storeDescribed(
+    sdkAppId: number,
+    originId: string,
+    described: { userId: string; name?: string; avatar?: string },
+    login?: LcicToken,
+  ): Promise<ClassroomUserRow> {
+    try {
+      return await this.deps.repository.upsertRegistered(sdkAppId, originId, {
+        userId: described.userId,
+        name: described.name ?? null,
+        avatar: described.avatar ?? null,
+        ...(login ? this.sealToken(login) : {}),
+      });
+    } catch (error) {
+      // Stored meanwhile under the same user id (a concurrent lookup): read what is there.
+      if ((error as { cause?: { code?: string } }).cause?.code === "23505") {
+        const row = await this.deps.repository.findByUserId(described.userId);
+        if (row) return row;
+      }
+      throw error;
+    }
+  }
+
+  private sealToken(login: LcicToken) {
+    const issuedAt = this.now();
+    return {
+      tokenCiphertext: this.deps.cipher.encrypt(login.token, login.userId),
+      tokenExpiresAt: tokenExpiry(issuedAt),
+      lcicRequestId: login.requestId || null,
+    };
+  }
+
+  private async storeToken(row: ClassroomUserRow, login: LcicToken): Promise<ClassroomUserRow> {
+    const sealed = this.sealToken(login);
+    return this.deps.repository.updateToken(row.id, { tokenCiphertext: sealed.tokenCiphertext, tokenExpiresAt: sealed.tokenExpiresAt, lcicRequestId: sealed.lcicRequestId });
+  }
+
+  /** The stored token, or undefined when absent or unreadable (e.g. its key was rotated out). */
+  private readToken(row: ClassroomUserRow): string | undefined {
+    if (!row.tokenCiphertext || !row.userId) return undefined;
+    try {
+      return this.deps.cipher.decrypt(row.tokenCiphertext, row.userId);
+    } catch (error) {
+      this.deps.logger.warn({ userId: row.userId, reason: (error as Error).message }, "stored LCIC token unreadable; a new one will be issued");
+      return undefined;
+    }
+  }
+
+  private async withLock<T>(key: { sdkAppId: number; originId: string }, fn: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await this.deps.repository.withRegistrationLock(key, { timeoutMs: this.lockTimeoutMs }, fn);
+    } catch (error) {
+      if (error instanceof LockTimeoutError) throw new LcicUnavailableError("Registration.Busy");
+      throw error;
+    }
+  }
+
+  /** Calls LCIC and turns its errors into the service's domain errors. */
+  private async callLcic<T>(call: () => Promise<T>, lookup?: { userId?: string; originId?: string; sdkAppId?: number }): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof LcicError) {
+        if (error.code === "ResourceNotFound.User") throw new ClassroomUserNotFoundError(lookup ?? {}, error.requestId);
+        throw this.toDomainError(error, lookup?.sdkAppId);
+      }
+      throw error;
+    }
+  }
+
+  /** LCIC errors the caller can act on become specific union members; the rest stay LcicError. */
+  toDomainError(error: LcicError, sdkAppId?: number): Error {
+    if (error.code === "InvalidParameter.SdkAppId" && sdkAppId !== undefined) return new InvalidSdkAppIdError(sdkAppId, error.requestId);
+    if (error.kind === "rate_limited") return new LcicRateLimitedError(error.code, error.retryAfterMs ?? 1000, error.requestId);
+    if (error.kind === "unavailable") return new LcicUnavailableError(error.code, error.requestId);
+    if (error.kind === "auth") {
+      this.deps.logger.error({ code: error.code, action: error.action, requestId: error.requestId }, "LCIC refused this service's credentials or configuration");
+    }
+    return error;
+  }
+}

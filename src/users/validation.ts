@@ -1,0 +1,71 @@
+import { z } from "zod";
+import { ValidationError } from "./errors.js";
+
+/** Limits chosen for this service (LCIC documents none): generous for real names and ids, small enough to refuse abuse. */
+export const LIMITS = { name: 64, originId: 128, userId: 64, avatar: 1024 } as const;
+
+// C0/C1 controls, and the bidirectional overrides that can disguise a name in a roster.
+const CONTROL = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/u;
+
+const text = (max: number) =>
+  z
+    .string()
+    .min(1, { message: "must not be empty" })
+    .max(max, { message: `must be at most ${max} characters` })
+    .refine((s) => !CONTROL.test(s), { message: "must not contain control characters" })
+    .refine((s) => s.trim() === s, { message: "must not start or end with whitespace" });
+
+const sdkAppId = z.number().int().positive({ message: "must be a positive application id" }).max(Number.MAX_SAFE_INTEGER);
+
+const avatar = z
+  .string()
+  .max(LIMITS.avatar, { message: `must be at most ${LIMITS.avatar} characters` })
+  .refine((s) => !CONTROL.test(s), { message: "must not contain control characters" })
+  .refine(
+    (s) => {
+      try {
+        const url = new URL(s);
+        return (url.protocol === "https:" || url.protocol === "http:") && url.hostname !== "";
+      } catch {
+        return false;
+      }
+    },
+    { message: "must be an http(s) URL" },
+  );
+
+const registerSchema = z.object({
+  sdkAppId: sdkAppId.nullish(),
+  name: text(LIMITS.name).nullish(),
+  originId: text(LIMITS.originId).nullish(),
+  avatar: avatar.nullish(),
+  onExisting: z.enum(["RETURN_EXISTING", "FAIL"]).nullish(),
+});
+
+const lookupSchema = z
+  .object({
+    userId: text(LIMITS.userId).nullish(),
+    originId: text(LIMITS.originId).nullish(),
+    sdkAppId: sdkAppId.nullish(),
+  })
+  .superRefine((v, ctx) => {
+    const given = [v.userId, v.originId].filter((x) => x !== undefined && x !== null).length;
+    if (given !== 1) {
+      const message = given === 0 ? "give exactly one of userId or originId" : "give only one of userId or originId";
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["userId"], message });
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["originId"], message });
+    }
+  });
+
+export type RegisterInput = z.infer<typeof registerSchema>;
+export type LookupInput = z.infer<typeof lookupSchema>;
+
+function parseOrThrow<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, value: unknown, pathPrefix: string[]): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  throw new ValidationError(
+    result.error.issues.map((issue) => ({ path: [...pathPrefix, ...issue.path.map(String)], message: issue.message })),
+  );
+}
+
+export const parseRegisterInput = (value: unknown) => parseOrThrow(registerSchema, value, ["input"]);
+export const parseLookup = (value: unknown) => parseOrThrow(lookupSchema, value, []);
