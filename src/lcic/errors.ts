@@ -70,8 +70,11 @@ export function isLcicError(error: unknown, code?: string): error is LcicError {
 // Normalization: every failure the SDK can produce becomes one LcicError.
 // ---------------------------------------------------------------------------------------------
 
-// The module is CommonJS with `exports.default = class`, so from ESM the class is `.default`.
-const TencentCloudSDKHttpException = ExMod.default;
+// The module is CommonJS with `exports.default = class`, so under Node's ESM the class is `.default`.
+// Vitest's CJS interop already unwraps `default` (the module sets __esModule), so accept both shapes.
+type SdkExceptionClass = typeof ExMod.default;
+const TencentCloudSDKHttpException: SdkExceptionClass =
+  typeof ExMod.default === "function" ? ExMod.default : (ExMod as unknown as SdkExceptionClass);
 
 export interface LcicCodeClass {
   kind: LcicErrorKind;

@@ -2,6 +2,7 @@
  * One line for a test that needs LCIC: an in-process emulator on a free port plus a real
  * SDK-backed client pointed at it.
  */
+import { LcicError } from "../../src/lcic/errors.js";
 import { createLcicClient, type LcicClient, type LcicClientConfig } from "../../src/lcic/client.js";
 import { startLcicEmulator, type EmulatorOptions, type LcicEmulator } from "../../src/lcic/emulator/index.js";
 
@@ -27,4 +28,15 @@ export async function startTestLcic(options: EmulatorOptions & { timeoutMs?: num
     clientConfig,
     close: () => emulator.close(),
   };
+}
+
+/** The LcicError a promise rejects with; throws if it resolves or rejects with something else. */
+export async function catchLcicError(promise: Promise<unknown>): Promise<LcicError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof LcicError) return error;
+    throw new Error(`expected an LcicError, got ${String(error)}`, { cause: error });
+  }
+  throw new Error("expected an LcicError, but the call succeeded");
 }
