@@ -78,7 +78,7 @@ export function createServer(deps: ServerDeps): AppServer {
     }
     inFlight.add(res);
     res.on("close", () => inFlight.delete(res));
-    void yoga.handleNodeRequestAndResponse(req, res, {});
+    void yoga.requestListener(req, res);
   });
   http.keepAliveTimeout = 65_000;
 

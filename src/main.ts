@@ -1,0 +1,107 @@
+import path from "node:path";
+import postgres from "postgres";
+import { createApp } from "./app.js";
+import { ConfigError, loadConfig, type Config } from "./config.js";
+import { startEmbeddedPostgres, type EmbeddedDatabase } from "./db/embedded.js";
+import { applyMigrations } from "./db/migrate.js";
+import { startLcicEmulator, type LcicEmulator } from "./lcic/emulator/index.js";
+import { createLogger, type Logger } from "./logger.js";
+import { loadOrCreateLocalKey } from "./users/tokens.js";
+
+const EMBEDDED_DATABASE = "classroom_users";
+
+async function main() {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = createLogger({ level: config.logLevel });
+  const cleanups: Array<() => Promise<void>> = [];
+
+  // PostgreSQL: the configured one, or a real embedded server keeping its data under DATA_DIR.
+  let databaseUrl = config.database.url;
+  let embedded: EmbeddedDatabase | undefined;
+  if (!databaseUrl) {
+    const started = Date.now();
+    embedded = await startEmbeddedPostgres({ dataDir: path.join(config.dataDir, "pg"), persistent: true });
+    cleanups.push(() => embedded!.stop());
+    await ensureDatabase(embedded.url, EMBEDDED_DATABASE);
+    databaseUrl = embedded.urlFor(EMBEDDED_DATABASE);
+    logger.info({ dataDir: path.resolve(config.dataDir, "pg"), ms: Date.now() - started }, "No DATABASE_URL set: started an embedded PostgreSQL (set DATABASE_URL to use your own)");
+  }
+  if (config.database.migrateOnStart || embedded) {
+    await applyMigrations(databaseUrl);
+    logger.info("database migrations applied");
+  }
+
+  // LCIC: real LCIC with credentials, else the in-process emulator.
+  let emulator: LcicEmulator | undefined;
+  let lcicCredentials: { endpoint: string; secretId: string; secretKey: string } | undefined;
+  if (config.lcic.mode === "emulator") {
+    emulator = await startLcicEmulator({
+      sdkAppIds: config.lcic.sdkAppIds,
+      stateFile: path.join(config.dataDir, "lcic-emulator.json"),
+    });
+    cleanups.unshift(() => emulator!.close());
+    lcicCredentials = { endpoint: emulator.url, ...emulator.credentials };
+    logger.warn(
+      { emulator: emulator.url, sdkAppId: config.lcic.sdkAppId },
+      "No TENCENTCLOUD_SECRET_ID set: using the built-in LCIC emulator, not Tencent Cloud. To use real LCIC set TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY and LCIC_SDK_APP_ID.",
+    );
+  }
+
+  const tokenKeys = config.tokenEncryptionKeys ?? [await loadOrCreateLocalKey(config.dataDir)];
+  const app = createApp({ config, logger, databaseUrl, tokenKeys, ...(lcicCredentials ? { lcicCredentials } : {}) });
+  cleanups.unshift(() => app.close());
+  const { url } = await app.server.listen(config.port, config.host);
+  logger.info({ url: `${url}/graphql`, lcic: config.lcic.mode }, `classroom-users ready: GraphiQL at ${url}/graphql`);
+
+  installShutdown(logger, cleanups);
+}
+
+async function ensureDatabase(maintenanceUrl: string, name: string) {
+  const sql = postgres(maintenanceUrl, { max: 1, onnotice: () => {} });
+  try {
+    const [row] = await sql`select 1 as ok from pg_database where datname = ${name}`;
+    if (!row) await sql.unsafe(`CREATE DATABASE "${name}"`);
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+function installShutdown(logger: Logger, cleanups: Array<() => Promise<void>>) {
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) {
+      logger.warn({ signal }, "second signal: exiting now");
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, "shutting down: finishing in-flight requests");
+    let code = 0;
+    for (const cleanup of cleanups) {
+      try {
+        await cleanup();
+      } catch (error) {
+        code = 1;
+        logger.error({ err: error }, "error during shutdown");
+      }
+    }
+    logger.info("stopped");
+    logger.flush();
+    process.exit(code);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+main().catch((error: unknown) => {
+  console.error("classroom-users failed to start:", error instanceof Error ? error.message : error);
+  process.exit(1);
+});
