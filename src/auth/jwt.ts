@@ -58,7 +58,7 @@ export interface Authenticator {
 }
 
 export interface AuthenticatorOptions {
-  /** Used to fetch the JWKS; defaults to the global fetch. */
+  /** Used to fetch the JWKS; defaults to the global fetch. Must honour the abort signal, which is how the timeout works. */
   fetch?: FetchImplementation;
   /** Abort a JWKS request after this long. Default 5 s. */
   jwksTimeoutMs?: number;
