@@ -26,6 +26,15 @@ const optionalString = z.preprocess(
   z.string().optional(),
 );
 
+function isHttpUrl(value: string): boolean {
+  try {
+    const { protocol } = new URL(value);
+    return protocol === "https:" || protocol === "http:";
+  } catch {
+    return false;
+  }
+}
+
 /** A scope name goes into a space-separated claim, so it cannot contain whitespace. */
 const scopeName = (fallback: string) =>
   optionalString
@@ -51,11 +60,7 @@ export const authConfigSchema = z.object({
     z.enum(["jwt", "none"], { errorMap: () => ({ message: "must be 'jwt' or 'none'" }) }).optional(),
   ),
   AUTH_JWKS_URL: optionalString.pipe(
-    z
-      .string()
-      .url("must be an absolute URL")
-      .refine((value) => /^https?:\/\//i.test(value), "must be an http(s) URL")
-      .optional(),
+    z.string().refine(isHttpUrl, "must be an absolute http(s) URL").optional(),
   ),
   // Custom messages only: the default ones could echo the value, and this one is a secret.
   AUTH_JWT_SECRET: optionalString.refine(
