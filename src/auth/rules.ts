@@ -30,8 +30,9 @@ export interface ReadTarget {
   storedOriginId?: string;
 }
 
+/** An empty subject identifies nobody, so it can never match (even an empty originId). */
 function isSelf(principal: Principal, originId: string | undefined): boolean {
-  return principal.subject !== undefined && originId !== undefined && principal.subject === originId;
+  return principal.subject !== undefined && principal.subject !== "" && principal.subject === originId;
 }
 
 export function canRegister(principal: Principal, originId: string | undefined, config: ScopeConfig): boolean {
