@@ -37,6 +37,8 @@ describe("fault modes", () => {
     const e = await catchLcicError(lcic.client.registerUser({ sdkAppId: APP, originId: "x" }));
     expect(e).toMatchObject({ code: "InternalError", message: "boom", kind: "unavailable", retryable: true, outcomeUnknown: true });
     expect(e.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    // The SDK's X-TC-TraceId, echoed by the emulator and read back by the SDK.
+    expect(e.traceId).toMatch(/^[0-9a-f-]{36}$/);
     expect(lcic.emulator.users()).toEqual([]);
     expect(lcic.emulator.counters().RegisterUser).toMatchObject({ calls: 1, applied: 0, errors: 1 });
     // times defaults to 1: the next call succeeds.
@@ -100,6 +102,7 @@ describe("transport", () => {
     const client = createLcicClient({ endpoint: gone.url, ...gone.credentials, timeoutMs: 1000 });
     const e = await catchLcicError(client.registerUser({ sdkAppId: APP }));
     expect(e).toMatchObject({ code: "Network.ConnectionRefused", kind: "unavailable", retryable: true, outcomeUnknown: false });
+    expect(e.traceId).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   it("an aborted call: Network.Aborted", async () => {
