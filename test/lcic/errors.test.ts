@@ -22,7 +22,7 @@ const badClient: LcicClient = createLcicClient({
   endpoint: `http://127.0.0.1:${(bad.address() as { port: number }).port}`,
   secretId: "AKIDtest",
   secretKey: SECRET_KEY,
-  timeoutMs: 200,
+  timeoutMs: 500,
 });
 afterAll(async () => {
   bad.closeAllConnections();

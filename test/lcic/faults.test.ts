@@ -1,7 +1,7 @@
 // What callers see when LCIC misbehaves: injected faults, timeouts, refused connections, rate
 // limits, aborts, and an http_proxy variable that must not reroute us. Real SDK, real sockets.
 import http from "node:http";
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { Client } from "tencentcloud-sdk-nodejs/tencentcloud/services/lcic/v20220817/lcic_client.js";
 import { createLcicClient } from "../../src/lcic/client.js";
 import { startLcicEmulator } from "../../src/lcic/emulator/index.js";
@@ -10,7 +10,8 @@ import { catchLcicError, startTestLcic } from "../support/lcic.js";
 const APP = 1400000001;
 // The clock drives both signature expiry and rate-limit windows: keep it near real time.
 let clock = Date.now();
-const lcic = await startTestLcic({ now: () => clock, timeoutMs: 250 });
+// Generous for normal calls (other test files may load the machine); the timeout test has its own client.
+const lcic = await startTestLcic({ now: () => clock, timeoutMs: 2_000 });
 afterAll(() => lcic.close());
 beforeEach(() => {
   lcic.emulator.reset();
@@ -27,9 +28,15 @@ describe("fault modes", () => {
   });
 
   it("latency beyond timeoutMs: Network.Timeout, outcome unknown", async () => {
-    lcic.emulator.injectFault({ mode: "latency", ms: 600, action: "RegisterUser" });
-    const e = await catchLcicError(lcic.client.registerUser({ sdkAppId: APP, originId: "late" }));
+    lcic.emulator.injectFault({ mode: "latency", ms: 500, action: "RegisterUser" });
+    const impatient = createLcicClient({ ...lcic.clientConfig, timeoutMs: 150 });
+    const e = await catchLcicError(impatient.registerUser({ sdkAppId: APP, originId: "late" }));
     expect(e).toMatchObject({ code: "Network.Timeout", kind: "unavailable", retryable: true, outcomeUnknown: true, action: "RegisterUser" });
+    // Outcome unknown indeed: the emulator still applies it once its delay ends. Waiting for that
+    // also keeps the late write out of the next test.
+    await vi.waitFor(() => expect(lcic.emulator.users(APP)).toEqual([expect.objectContaining({ originId: "late" })]), {
+      timeout: 3_000,
+    });
   });
 
   it("error: answers that LCIC error and applies nothing", async () => {
@@ -111,6 +118,8 @@ describe("transport", () => {
     const pending = lcic.client.registerUser({ sdkAppId: APP }, { signal: controller.signal });
     setTimeout(() => controller.abort(), 30);
     expect(await catchLcicError(pending)).toMatchObject({ code: "Network.Aborted", kind: "unavailable", outcomeUnknown: true });
+    // The emulator finishes the request anyway; wait so its write does not land in a later test.
+    await vi.waitFor(() => expect(lcic.emulator.counters().RegisterUser.applied).toBe(1), { timeout: 3_000 });
   });
 
   it("http_proxy pointing at a dead port does not affect the client", async () => {
