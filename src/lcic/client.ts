@@ -111,7 +111,7 @@ export function splitLcicEndpoint(endpoint: string): { protocol: "http://" | "ht
     throw new TypeError(`LCIC endpoint must be http:// or https://, got ${url.protocol}`);
   }
   // The SDK always posts to "/"; a path or query here would be silently dropped, so refuse it.
-  if ((url.pathname !== "/" && url.pathname !== "") || url.search !== "" || url.username !== "") {
+  if ((url.pathname !== "/" && url.pathname !== "") || url.search !== "" || url.username !== "" || url.password !== "") {
     throw new TypeError("LCIC endpoint must be scheme://host[:port] without path, query or credentials");
   }
   return { protocol: url.protocol === "http:" ? "http://" : "https://", host: url.host };
