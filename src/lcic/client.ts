@@ -15,7 +15,7 @@ import type {
   RegisterUserResponse,
   UserInfo,
 } from "tencentcloud-sdk-nodejs/tencentcloud/services/lcic/v20220817/lcic_models.js";
-import { invalidResponse, toLcicError } from "./errors.js";
+import { invalidResponse, timeoutError, toLcicError } from "./errors.js";
 
 /** A user as LCIC describes it. */
 export interface LcicUser {
@@ -111,7 +111,7 @@ export function splitLcicEndpoint(endpoint: string): { protocol: "http://" | "ht
     throw new TypeError(`LCIC endpoint must be http:// or https://, got ${url.protocol}`);
   }
   // The SDK always posts to "/"; a path or query here would be silently dropped, so refuse it.
-  if ((url.pathname !== "/" && url.pathname !== "") || url.search !== "" || url.username !== "") {
+  if ((url.pathname !== "/" && url.pathname !== "") || url.search !== "" || url.username !== "" || url.password !== "") {
     throw new TypeError("LCIC endpoint must be scheme://host[:port] without path, query or credentials");
   }
   return { protocol: url.protocol === "http:" ? "http://" : "https://", host: url.host };
@@ -151,12 +151,21 @@ export function createLcicClient(config: LcicClientConfig, options: CreateLcicCl
   });
 
   async function call<R extends LcicResponse>(action: LcicAction, req: object, callOptions?: CallOptions): Promise<R> {
+    // reqTimeout alone bounds the wait for headers and, separately, for the body (up to twice
+    // timeoutMs); this deadline bounds the whole call.
+    const deadline = AbortSignal.timeout(config.timeoutMs);
+    const callerSignal = callOptions?.signal;
+    const signal = callerSignal ? AbortSignal.any([callerSignal, deadline]) : deadline;
     let res: unknown;
     try {
       // `request` (not the generated methods) because only it forwards an AbortSignal.
-      res = await sdk.request(action, req, { signal: callOptions?.signal });
+      res = await sdk.request(action, req, { signal });
     } catch (error) {
-      throw toLcicError(error, action);
+      const lcicError = toLcicError(error, action);
+      if (lcicError.code === "Network.Aborted" && deadline.aborted && !callerSignal?.aborted) {
+        throw timeoutError(action, error);
+      }
+      throw lcicError;
     }
     if (typeof res !== "object" || res === null) throw invalidResponse(action, "no Response object");
     return res as R;

@@ -31,6 +31,8 @@ export interface LcicErrorInit {
    */
   outcomeUnknown?: boolean;
   requestId?: string;
+  /** X-TC-TraceId of the exchange (LCIC's answer header, or the one we sent): quote it to Tencent support. */
+  traceId?: string;
   action?: string;
   httpStatus?: number;
   /** For rate limits: how long the caller should wait before trying again. */
@@ -45,6 +47,7 @@ export class LcicError extends Error {
   readonly retryable: boolean;
   readonly outcomeUnknown: boolean;
   readonly requestId: string | undefined;
+  readonly traceId: string | undefined;
   readonly action: string | undefined;
   readonly httpStatus: number | undefined;
   readonly retryAfterMs: number | undefined;
@@ -56,6 +59,7 @@ export class LcicError extends Error {
     this.retryable = init.retryable;
     this.outcomeUnknown = init.outcomeUnknown ?? false;
     this.requestId = init.requestId || undefined;
+    this.traceId = init.traceId || undefined;
     this.action = init.action;
     this.httpStatus = init.httpStatus;
     this.retryAfterMs = init.retryAfterMs;
@@ -170,6 +174,11 @@ export function invalidResponse(action: LcicAction, detail: string, requestId?: 
   });
 }
 
+/** Our own deadline ran out (the SDK reports that as a plain abort). */
+export function timeoutError(action: LcicAction, cause?: unknown): LcicError {
+  return make("Network.Timeout", `LCIC ${action}: ${TRANSPORT_MESSAGES["Network.Timeout"]}`, action, { cause });
+}
+
 /**
  * Transport failures reach us as the SDK's exception carrying only node-fetch's message
  * (the SDK drops the original error), so the message text is all there is to classify.
@@ -208,19 +217,22 @@ export function toLcicError(error: unknown, action: LcicAction): LcicError {
 
   if (error instanceof TencentCloudSDKHttpException) {
     const requestId = error.requestId || undefined;
+    const traceId = error.traceId || undefined;
     if (typeof error.code === "string" && error.code !== "") {
       // LCIC answered with an error envelope.
-      return make(error.code, error.message, action, { requestId });
+      return make(error.code, error.message, action, { requestId, traceId, cause: error });
     }
     if (typeof error.httpCode === "number") {
       // Non-200: a gateway or LCIC failed; the SDK ignores the body, so LCIC may have acted.
       return make("Network.HttpStatus", `LCIC ${action} answered HTTP ${error.httpCode} ${error.message}`.trim(), action, {
         httpStatus: error.httpCode,
+        traceId,
         cause: error,
       });
     }
     const code = transportCode(error.message);
     return make(code, `LCIC ${action}: ${TRANSPORT_MESSAGES[code] ?? "request failed"} (${error.message})`, action, {
+      traceId,
       cause: error,
     });
   }

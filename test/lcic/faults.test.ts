@@ -1,7 +1,7 @@
 // What callers see when LCIC misbehaves: injected faults, timeouts, refused connections, rate
 // limits, aborts, and an http_proxy variable that must not reroute us. Real SDK, real sockets.
 import http from "node:http";
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { Client } from "tencentcloud-sdk-nodejs/tencentcloud/services/lcic/v20220817/lcic_client.js";
 import { createLcicClient } from "../../src/lcic/client.js";
 import { startLcicEmulator } from "../../src/lcic/emulator/index.js";
@@ -10,7 +10,8 @@ import { catchLcicError, startTestLcic } from "../support/lcic.js";
 const APP = 1400000001;
 // The clock drives both signature expiry and rate-limit windows: keep it near real time.
 let clock = Date.now();
-const lcic = await startTestLcic({ now: () => clock, timeoutMs: 250 });
+// Generous for normal calls (other test files may load the machine); the timeout test has its own client.
+const lcic = await startTestLcic({ now: () => clock, timeoutMs: 2_000 });
 afterAll(() => lcic.close());
 beforeEach(() => {
   lcic.emulator.reset();
@@ -27,9 +28,15 @@ describe("fault modes", () => {
   });
 
   it("latency beyond timeoutMs: Network.Timeout, outcome unknown", async () => {
-    lcic.emulator.injectFault({ mode: "latency", ms: 600, action: "RegisterUser" });
-    const e = await catchLcicError(lcic.client.registerUser({ sdkAppId: APP, originId: "late" }));
+    lcic.emulator.injectFault({ mode: "latency", ms: 500, action: "RegisterUser" });
+    const impatient = createLcicClient({ ...lcic.clientConfig, timeoutMs: 150 });
+    const e = await catchLcicError(impatient.registerUser({ sdkAppId: APP, originId: "late" }));
     expect(e).toMatchObject({ code: "Network.Timeout", kind: "unavailable", retryable: true, outcomeUnknown: true, action: "RegisterUser" });
+    // Outcome unknown indeed: the emulator still applies it once its delay ends. Waiting for that
+    // also keeps the late write out of the next test.
+    await vi.waitFor(() => expect(lcic.emulator.users(APP)).toEqual([expect.objectContaining({ originId: "late" })]), {
+      timeout: 3_000,
+    });
   });
 
   it("error: answers that LCIC error and applies nothing", async () => {
@@ -37,6 +44,8 @@ describe("fault modes", () => {
     const e = await catchLcicError(lcic.client.registerUser({ sdkAppId: APP, originId: "x" }));
     expect(e).toMatchObject({ code: "InternalError", message: "boom", kind: "unavailable", retryable: true, outcomeUnknown: true });
     expect(e.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    // The SDK's X-TC-TraceId, echoed by the emulator and read back by the SDK.
+    expect(e.traceId).toMatch(/^[0-9a-f-]{36}$/);
     expect(lcic.emulator.users()).toEqual([]);
     expect(lcic.emulator.counters().RegisterUser).toMatchObject({ calls: 1, applied: 0, errors: 1 });
     // times defaults to 1: the next call succeeds.
@@ -100,6 +109,7 @@ describe("transport", () => {
     const client = createLcicClient({ endpoint: gone.url, ...gone.credentials, timeoutMs: 1000 });
     const e = await catchLcicError(client.registerUser({ sdkAppId: APP }));
     expect(e).toMatchObject({ code: "Network.ConnectionRefused", kind: "unavailable", retryable: true, outcomeUnknown: false });
+    expect(e.traceId).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   it("an aborted call: Network.Aborted", async () => {
@@ -108,6 +118,8 @@ describe("transport", () => {
     const pending = lcic.client.registerUser({ sdkAppId: APP }, { signal: controller.signal });
     setTimeout(() => controller.abort(), 30);
     expect(await catchLcicError(pending)).toMatchObject({ code: "Network.Aborted", kind: "unavailable", outcomeUnknown: true });
+    // The emulator finishes the request anyway; wait so its write does not land in a later test.
+    await vi.waitFor(() => expect(lcic.emulator.counters().RegisterUser.applied).toBe(1), { timeout: 3_000 });
   });
 
   it("http_proxy pointing at a dead port does not affect the client", async () => {

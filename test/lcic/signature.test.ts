@@ -139,6 +139,13 @@ describe("TC3 signature", () => {
     expect(r.body.Response.UserId).toMatch(/^[0-9A-Za-z]{27}$/);
   });
 
+  it("a signed body that is not JSON: InvalidParameter; GET: UnsupportedProtocol", async () => {
+    expect(code(await raw({ body: "{oops" }))).toBe("InvalidParameter");
+    expect(code(await raw({ body: "[1]" }))).toBe("InvalidParameter");
+    const res = await fetch(emulator.url + "/?Action=RegisterUser");
+    expect(((await res.json()) as any).Response.Error.Code).toBe("UnsupportedProtocol");
+  });
+
   it("unknown action: InvalidAction; wrong version: NoSuchVersion", async () => {
     expect(code(await raw({ action: "CreateRoom" }))).toBe("InvalidAction");
     expect(code(await raw({ version: "2020-01-01" }))).toBe("NoSuchVersion");

@@ -78,7 +78,10 @@ export interface LcicEmulator {
   resetCounters(): void;
   users(sdkAppId?: number): LcicUser[];
   addSdkAppId(id: number): void;
-  /** Forget users, faults, counters and rate-limit windows. */
+  /**
+   * Forget users, faults, counters and rate-limit windows. A request already inside a latency
+   * fault still applies when its delay ends, as it would on a real server.
+   */
   reset(): void;
   close(): Promise<void>;
 }

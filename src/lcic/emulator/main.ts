@@ -28,7 +28,8 @@ const { values } = parseArgs({
   },
   strict: true,
 });
-const env = process.env;
+// An empty variable counts as unset, as shells and .env files produce them.
+const env = Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined && v !== ""));
 
 const portText = values.port ?? env.LCIC_EMULATOR_PORT;
 const host = values.host ?? env.LCIC_EMULATOR_HOST ?? "127.0.0.1";
@@ -49,6 +50,10 @@ const emulator = await startLcicEmulator({
   stateFile: values["state-file"] ?? env.LCIC_EMULATOR_STATE_FILE,
   log: values.quiet ? undefined : (line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`),
 });
+
+if (!["127.0.0.1", "::1", "localhost"].includes(host)) {
+  process.stderr.write(`lcic emulator: warning: listening on ${host}; the /__emulator/ admin routes are unauthenticated\n`);
+}
 
 const { secretId: id, secretKey: key } = emulator.credentials;
 process.stdout.write(
