@@ -53,7 +53,7 @@ export async function startEmbeddedPostgres(options: {
     // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user.
     createPostgresUser: process.getuid?.() === 0,
     onLog: options.onLog ?? (() => {}),
-    onError: options.onLog ?? (() => {}),
+    onError: (error: unknown) => options.onLog?.(String(error)),
     postgresFlags: [
       "-c", "max_connections=300",
       // TCP on loopback only: no socket file in a shared /tmp to collide with other clusters.
