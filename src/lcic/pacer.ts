@@ -13,9 +13,15 @@
  * rejects it, nothing is reserved, and the caller gets a `rate_limited` LcicError whose
  * `retryAfterMs` is the time until a slot within the bound frees up.
  *
- * Clock: by default the slot arithmetic uses PostgreSQL's `statement_timestamp()`, one clock for all
+ * Clock: by default the slot arithmetic uses PostgreSQL's `clock_timestamp()`, one clock for all
  * replicas, and replicas only ever sleep *durations* the database computed. Replica clocks that
- * disagree would otherwise squeeze the spacing by their skew. Tests inject `now` instead.
+ * disagree would otherwise squeeze the spacing by their skew. `clock_timestamp()` rather than
+ * `statement_timestamp()`: the SET, WHERE and RETURNING expressions run after the row lock is
+ * taken, so under contention they see the time the slot is actually granted, not the time the
+ * statement started waiting for the lock (which would hand out slots already in the past and
+ * squeeze the spacing by the lock wait). Its few microseconds of drift within one statement only
+ * make the returned wait shorter than the one checked against the bound, never longer.
+ * Tests inject `now`; production should not (an injected clock sees neither skew nor lock waits).
  */
 import { eq, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client.js";
@@ -131,7 +137,7 @@ export function createPostgresPacer(db: Database, options: PostgresPacerOptions)
   // The casts give PostgreSQL the parameter types it cannot infer from `$n + $m`.
   const nowUs: SQL = injectedNow
     ? sql`${sql.placeholder("nowUs")}::bigint`
-    : sql`(extract(epoch from statement_timestamp()) * 1000000)::bigint`;
+    : sql`(extract(epoch from clock_timestamp()) * 1000000)::bigint`;
   const intervalUs = sql`${sql.placeholder("intervalUs")}::bigint`;
   const maxQueueUs = sql`${sql.placeholder("maxQueueUs")}::bigint`;
   const next = lcicRateLimits.nextSlotUs;
