@@ -47,6 +47,8 @@ export interface ResilienceStats {
   /** Attempts sent to LCIC, retries included. */
   attempts: number;
   retries: number;
+  /** Calls that ended rate-limited, by our pacer or by LCIC. */
+  rateLimited: number;
   /** Calls refused by our pacer because the wait would exceed maxQueueMs. */
   queueFull: number;
   /** Attempts LCIC answered with RequestLimitExceeded*. */
@@ -71,7 +73,7 @@ export function createResilientLcicClient(inner: LcicClient, options: ResilientL
   const sleep = options.sleep ?? systemSleep;
   const counters = {
     calls: 0, succeeded: 0, failed: 0, attempts: 0, retries: 0,
-    queueFull: 0, lcicRateLimited: 0, circuitOpen: 0, pacedMs: 0,
+    rateLimited: 0, queueFull: 0, lcicRateLimited: 0, circuitOpen: 0, pacedMs: 0,
   };
   const emit = (event: ResilienceEvent) => {
     try {
@@ -133,6 +135,7 @@ export function createResilientLcicClient(inner: LcicClient, options: ResilientL
   async function run<T>(action: LcicAction, sdkAppId: number | undefined, callOptions: CallOptions | undefined, send: () => Promise<T>): Promise<T> {
     counters.calls++;
     const signal = callOptions?.signal;
+    let retriedAfter: LcicError | undefined;
     try {
       const result = await withRetry(
         action,
@@ -144,6 +147,7 @@ export function createResilientLcicClient(inner: LcicClient, options: ResilientL
           random: options.random,
           signal,
           onRetry: ({ error, retry, delayMs }) => {
+            retriedAfter = error;
             counters.retries++;
             emit({ type: "retry", action, retry, code: error.code, delayMs });
           },
@@ -151,8 +155,16 @@ export function createResilientLcicClient(inner: LcicClient, options: ResilientL
       );
       counters.succeeded++;
       return result;
-    } catch (error) {
+    } catch (caught) {
+      let error = caught;
+      if (retriedAfter && isLcicError(error, LCIC_QUEUE_FULL)) {
+        // A retry that could not get a pacer slot within the budget left ends the call with LCIC's
+        // own answer (say InternalError), the real reason, rather than with our queue's refusal.
+        emit({ type: "rate_limited", action, code: error.code, retryAfterMs: error.retryAfterMs });
+        error = retriedAfter;
+      }
       counters.failed++;
+      if (isLcicError(error) && error.kind === "rate_limited") counters.rateLimited++;
       if (isLcicError(error, LCIC_QUEUE_FULL)) {
         counters.queueFull++;
         emit({ type: "rate_limited", action, code: error.code, retryAfterMs: error.retryAfterMs });

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { CircuitBreaker, LCIC_CIRCUIT_OPEN } from "../../src/lcic/breaker.js";
 import type { LcicAction, LcicClient } from "../../src/lcic/client.js";
 import { LcicError, type LcicErrorKind } from "../../src/lcic/errors.js";
-import { createPostgresPacer, LCIC_QUEUE_FULL, type Pacer } from "../../src/lcic/pacer.js";
+import { createPostgresPacer, LCIC_QUEUE_FULL, lcicQueueFullError, type Pacer } from "../../src/lcic/pacer.js";
 import { createResilientLcicClient, LCIC_PACER_UNAVAILABLE, type ResilienceEvent } from "../../src/lcic/resilient.js";
 import { createTestDatabase } from "../support/database.js";
 
@@ -127,7 +127,7 @@ describe("resilient LCIC client", () => {
     const refusal = outcomes.find((o) => o.status === "rejected") as PromiseRejectedResult;
     expect(refusal.reason).toMatchObject({ code: LCIC_QUEUE_FULL, kind: "rate_limited", retryable: true, action: "LoginOriginId", retryAfterMs: 12 });
     expect(calls).toHaveLength(2);
-    expect(lcic.stats()).toMatchObject({ calls: 3, queueFull: 1, failed: 1, retries: 0 });
+    expect(lcic.stats()).toMatchObject({ calls: 3, rateLimited: 1, queueFull: 1, lcicRateLimited: 0, failed: 1, retries: 0 });
     expect(events).toContainEqual({ type: "rate_limited", action: "LoginOriginId", code: LCIC_QUEUE_FULL, retryAfterMs: 12 });
   });
 
@@ -198,5 +198,31 @@ describe("resilient LCIC client", () => {
     for (let i = 0; i < 3; i++) await expect(lcic.describeUser({ userId: "u" }, { signal: controller.signal })).rejects.toBeDefined();
     expect(calls).toHaveLength(3);
     expect(breaker.state()).toBe("closed");
+  });
+
+  it("a retry bounded by the remaining budget that cannot get a slot ends with LCIC's error, not the queue's", async () => {
+    const time = fakeTime();
+    const bounds: Array<number | undefined> = [];
+    const pacer: Pacer = {
+      acquire: async (action, _sdkAppId, o) => {
+        bounds.push(o?.maxQueueMs);
+        if (bounds.length > 1) throw lcicQueueFullError(action, 300, o?.maxQueueMs ?? 0);
+        return 0;
+      },
+    };
+    const internal = lcicError("InternalError", "unavailable", true, true);
+    const { client: inner, calls } = scriptedLcic({ DescribeUser: [internal] });
+    const lcic = createResilientLcicClient(inner, {
+      pacer,
+      maxQueueMs: 2_000,
+      retry: { baseMs: 100, capMs: 100, maxAttempts: 3, totalBudgetMs: 500 },
+      ...time,
+      random: () => 0.5,
+    });
+    await expect(lcic.describeUser({ userId: "u" })).rejects.toMatchObject({ code: "InternalError", action: "DescribeUser" });
+    expect(calls).toHaveLength(1);
+    // First attempt: the full queue bound; the retry: only what is left of the 500 ms budget.
+    expect(bounds).toEqual([2_000, 450]);
+    expect(lcic.stats()).toMatchObject({ failed: 1, retries: 1, rateLimited: 0, queueFull: 0 });
   });
 });
