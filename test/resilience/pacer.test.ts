@@ -118,4 +118,18 @@ describe("PostgreSQL pacer", () => {
     const aborted = AbortSignal.abort(new Error("gone"));
     await expect(pacer.acquire("LoginUser", undefined, { signal: aborted })).rejects.toThrow("gone");
   });
+
+  it("on the database clock, refusals also carry a retryAfterMs within the bound's overshoot", async () => {
+    const { db } = await main;
+    const pacer = createPostgresPacer(db, { maxQueueMs: 150 });
+    const key = "db-clock-refusal";
+    expect((await pacer.reserve(key, 100_000, 150)).waitMs).toBeLessThanOrEqual(1);
+    expect((await pacer.reserve(key, 100_000, 150)).waitMs).toBeGreaterThan(90);
+    // The third slot is about 200 ms away: ~50 ms past the bound, less whatever time has passed.
+    const refusal = await pacer.reserve(key, 100_000, 150).catch((e: unknown) => e);
+    expect(refusal).toMatchObject({ code: LCIC_QUEUE_FULL, kind: "rate_limited" });
+    const retryAfterMs = (refusal as { retryAfterMs: number }).retryAfterMs;
+    expect(retryAfterMs).toBeGreaterThanOrEqual(1);
+    expect(retryAfterMs).toBeLessThanOrEqual(50);
+  });
 });
