@@ -42,3 +42,19 @@ export const classroomUsers = pgTable(
 
 export type ClassroomUserRow = typeof classroomUsers.$inferSelect;
 export type NewClassroomUserRow = typeof classroomUsers.$inferInsert;
+
+/**
+ * The shared LCIC pacer's state (see lcic/pacer.ts): one row per rate-limit key (an LCIC action, or an
+ * action and SdkAppId), holding the earliest time the next call may be sent. Every replica reserves its
+ * slot here in one atomic upsert, so the pace holds for the whole deployment, not per process.
+ */
+export const lcicRateLimits = pgTable("lcic_rate_limits", {
+  key: text("key").primaryKey(),
+  /**
+   * Microseconds since the Unix epoch (on the pacer's clock). Microseconds, not milliseconds, because
+   * the spacing is fractional (1000 ms / 18 = 55.6 ms) and rounding each step would drift the rate.
+   */
+  nextSlotUs: bigint("next_slot_us", { mode: "number" }).notNull(),
+});
+
+export type LcicRateLimitRow = typeof lcicRateLimits.$inferSelect;
