@@ -1,6 +1,10 @@
 import type { Config } from "./config.js";
 import { connectDatabase, type DatabaseHandle } from "./db/client.js";
+import { CircuitBreaker } from "./lcic/breaker.js";
 import { createLcicClient, type LcicClient } from "./lcic/client.js";
+import { createPostgresPacer } from "./lcic/pacer.js";
+import { createResilientLcicClient, type ResilientLcicClient } from "./lcic/resilient.js";
+import { startReconciler, type Reconciler } from "./jobs/reconciler.js";
 import type { Logger } from "./logger.js";
 import { createServer, type AppServer } from "./server.js";
 import { UsersRepository } from "./users/repository.js";
@@ -15,13 +19,16 @@ export interface AppDeps {
   lcic?: LcicClient;
   lcicCredentials?: { endpoint: string; secretId: string; secretKey: string };
   tokenKeys: Buffer[];
+  /** Run the background reconciler of pending registrations (default true). */
+  reconciler?: boolean | { intervalMs?: number; staleAfterMs?: number };
 }
 
 export interface App {
   server: AppServer;
   db: DatabaseHandle;
   users: UsersService;
-  lcic: LcicClient;
+  lcic: ResilientLcicClient;
+  reconciler: Reconciler | undefined;
   close(graceMs?: number): Promise<void>;
 }
 
@@ -34,13 +41,25 @@ export function createApp(deps: AppDeps): App {
     secretId: config.lcic.secretId ?? "",
     secretKey: config.lcic.secretKey ?? "",
   };
-  const lcic =
+  const sdkClient =
     deps.lcic ??
     createLcicClient({
       ...credentials,
       timeoutMs: config.lcic.timeoutMs,
       ...(config.lcic.region ? { region: config.lcic.region } : {}),
     });
+  // Pacing is shared by every replica through PostgreSQL; the breaker is per process.
+  const lcic = createResilientLcicClient(sdkClient, {
+    pacer: createPostgresPacer(db.db, { maxQueueMs: config.lcic.maxQueueMs }),
+    breaker: new CircuitBreaker({
+      onStateChange: ({ from, to }) => logger.warn({ from, to }, `LCIC circuit ${to}`),
+    }),
+    maxQueueMs: config.lcic.maxQueueMs,
+    onEvent: (event) => {
+      if (event.type === "retry") logger.info(event, "retrying LCIC call");
+      else if (event.type === "call" && event.outcome === "error") logger.warn(event, "LCIC call failed");
+    },
+  });
   const users = new UsersService({
     repository: new UsersRepository(db.db, db.sql),
     lcic,
@@ -49,13 +68,17 @@ export function createApp(deps: AppDeps): App {
     sdkAppId: config.lcic.sdkAppId,
     sdkAppIds: config.lcic.sdkAppIds,
   });
-  const server = createServer({ db, users, logger, graphiql: !config.production });
+  const server = createServer({ db, users, logger, graphiql: !config.production, lcicCircuit: () => lcic.circuitState() });
+  const reconcilerOptions = typeof deps.reconciler === "object" ? deps.reconciler : {};
+  const reconciler = deps.reconciler === false ? undefined : startReconciler({ users, logger, ...reconcilerOptions });
   return {
     server,
     db,
     users,
     lcic,
+    reconciler,
     async close(graceMs) {
+      await reconciler?.stop();
       await server.close(graceMs);
       await db.close();
     },

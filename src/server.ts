@@ -12,6 +12,8 @@ export interface ServerDeps {
   logger: Logger;
   /** GraphiQL and introspection; on unless production. */
   graphiql?: boolean;
+  /** Reported by /readyz for operators; LCIC being down does not make the service unready (reads still work). */
+  lcicCircuit?: () => string;
 }
 
 export interface AppServer {
@@ -73,7 +75,9 @@ export function createServer(deps: ServerDeps): AppServer {
     const path = req.url?.split("?")[0];
     if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
     if (path === "/readyz") {
-      void deps.db.ping(1000).then((ok) => sendJson(res, ok ? 200 : 503, { status: ok ? "ready" : "unavailable", database: ok }));
+      void deps.db.ping(1000).then((ok) =>
+        sendJson(res, ok ? 200 : 503, { status: ok ? "ready" : "unavailable", database: ok, lcicCircuit: deps.lcicCircuit?.() }),
+      );
       return;
     }
     inFlight.add(res);

@@ -82,11 +82,11 @@ export class UsersService {
 
     await this.deps.repository.ensurePending({ sdkAppId, originId, ...fields, originIdGenerated: generated });
     const result = await this.withLock({ sdkAppId, originId }, async () => {
-      const row = await this.deps.repository.findByOriginId(sdkAppId, originId);
-      if (!row) {
-        // Removed by a concurrent FAIL-mode request that found the originId taken in LCIC.
-        throw new OriginIdExistsError(originId, undefined);
-      }
+      // The row may have been cleared meanwhile (by the reconciler, or a FAIL-mode request that found
+      // the originId taken in LCIC); holding the key's lock, it is safe to record the intent again.
+      const row =
+        (await this.deps.repository.findByOriginId(sdkAppId, originId)) ??
+        (await this.deps.repository.ensurePending({ sdkAppId, originId, ...fields, originIdGenerated: generated }));
       if (row.status === "registered") return this.returnExisting(row, onExisting, true);
       return this.registerPending(row, fields, onExisting);
     });
@@ -205,6 +205,33 @@ export class UsersService {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * Completes or clears one pending registration left by a crash or a lost reply. Skips keys whose
+   * lock another request or replica holds (it is being handled). Returns what happened.
+   */
+  async reconcilePending(row: ClassroomUserRow): Promise<"registered" | "cleared" | "skipped"> {
+    const key = { sdkAppId: row.sdkAppId, originId: row.originId };
+    const outcome = await this.deps.repository.withRegistrationLock(key, { timeoutMs: 0, wait: false }, async () => {
+      const current = await this.deps.repository.findByOriginId(key.sdkAppId, key.originId);
+      if (!current || current.status !== "pending" || current.id !== row.id) return "skipped" as const;
+      if (current.attempts === 0) {
+        // Its request died before calling LCIC: nothing to complete.
+        await this.deps.repository.deletePending(current.id);
+        return "cleared" as const;
+      }
+      const adopted = await this.tryAdopt(current, true);
+      if (adopted) return "registered" as const;
+      // LCIC never created it; the caller was told it failed and may retry.
+      await this.deps.repository.deletePending(current.id);
+      return "cleared" as const;
+    });
+    return outcome ?? "skipped";
+  }
+
+  async listStalePending(olderThanMs: number, limit: number): Promise<ClassroomUserRow[]> {
+    return this.deps.repository.listStalePending(new Date(this.now().getTime() - olderThanMs), limit);
   }
 
   /** `classroomUser`: by userId or by originId; from PostgreSQL, else from LCIC (then stored). */
