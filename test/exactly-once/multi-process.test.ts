@@ -92,7 +92,8 @@ describe("exactly-once registration across three server processes", () => {
 
   beforeAll(async () => {
     emulator = await startLcicEmulator({
-      log: (line) => lcicLog.push({ at: Date.now(), action: line.split(" ")[0] ?? "-", line }),
+      // Logged when a request ends; "… 12ms" lines say how long it took, so arrival = end - that.
+      log: (line) => lcicLog.push({ at: Date.now() - Number(/ (\d+)ms$/.exec(line)?.[1] ?? 0), action: line.split(" ")[0] ?? "-", line }),
     });
     database = await createTestDatabase();
     dataDir = await mkdtemp(path.join(tmpdir(), "classroom-users-mp-"));
@@ -205,28 +206,49 @@ describe("exactly-once registration across three server processes", () => {
     let done = 0;
 
     const victim = replicas[1]!;
+    let inFlight = 0;
+    let paused: Promise<void> | undefined;
+    let convergeAfterKillMs = -1;
     const crash = (async () => {
       while (done < total / 3) await sleep(50);
-      // Hold a few RegisterUser calls inside LCIC while the victim is killed: LCIC applies them after
-      // the process that would have committed them is gone. Their callers never retry.
+      // Quiesce, so the orphans below are the only RegisterUser calls and take the latency faults.
+      let resume!: () => void;
+      paused = new Promise((r) => (resume = r));
+      for (const deadline = Date.now() + 15_000; inFlight > 0 && Date.now() < deadline; ) await sleep(25);
+      emulator.clearFaults();
+      // Hold RegisterUser calls inside LCIC while the victim is killed: LCIC applies them after the
+      // process that would have committed them is gone, and their callers never retry. Only the
+      // reconciler can complete them.
+      const before = emulator.counters().RegisterUser.calls;
       emulator.injectFault({ action: "RegisterUser", mode: "latency", ms: 1_500, times: ORPHANS });
-      const orphans = Array.from({ length: ORPHANS }, (_, i) =>
-        post(victim, { originId: `orphan-${i}`, name: "Orphan" }).catch(() => undefined),
-      );
-      await sleep(600);
+      const orphans = Array.from({ length: ORPHANS }, (_, i) => post(victim, { originId: `orphan-${i}`, name: "Orphan" }).catch(() => undefined));
+      for (const deadline = Date.now() + 10_000; emulator.counters().RegisterUser.calls < before + ORPHANS && Date.now() < deadline; ) await sleep(10);
+      paused = undefined;
+      resume();
+      await sleep(150); // some of the load in flight on the victim too
       victim.child.kill("SIGKILL");
+      const killedAt = Date.now();
       killed = true;
       await Promise.all(orphans);
       await new Promise((r) => (victim.child.exitCode !== null || victim.child.signalCode !== null ? r(undefined) : victim.child.once("exit", r)));
       const restarted = startReplica(victim.port);
       replicas[1] = restarted;
       await waitReady(restarted);
+      for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(100)) {
+        const [row] = await database.sql<{ n: number }[]>`select count(*)::int as n from classroom_users where origin_id like 'orphan-%' and status = 'registered'`;
+        if (row!.n === ORPHANS) {
+          convergeAfterKillMs = Date.now() - killedAt;
+          break;
+        }
+      }
     })();
 
     await Promise.all(
       Array.from({ length: CLIENTS }, async (_, client) => {
         for (let next = work.pop(); next !== undefined; next = work.pop()) {
-          await register(next, client);
+          while (paused) await paused;
+          inFlight++;
+          await register(next, client).finally(() => inFlight--);
           done++;
         }
       }),
@@ -235,6 +257,7 @@ describe("exactly-once registration across three server processes", () => {
     await crash;
     const loadMs = Date.now() - startedAt;
     expect(killed).toBe(true);
+    expect(convergeAfterKillMs).toBeGreaterThan(0);
 
     // Convergence: no pending row left (the next request or the reconciler completed or cleared each).
     const convergeStarted = Date.now();
@@ -289,9 +312,9 @@ describe("exactly-once registration across three server processes", () => {
         `  errors seen by callers: ${JSON.stringify(Object.fromEntries(codesSeen))}`,
         `  LCIC calls: ${actions.map((a) => `${a} ${counters[a].calls} (applied ${counters[a].applied}, errors ${counters[a].errors}, rate-limited ${counters[a].rateLimited})`).join("; ")}`,
         `  server-side LCIC retries ${serverRetries}; faults injected ${faultsInjected + 1}`,
-        `  max LCIC calls in any second: ${JSON.stringify(maxPerSecond)}`,
+        `  max LCIC requests arriving in any second: ${JSON.stringify(maxPerSecond)}`,
         `  LCIC users ${lcicUsers.length}, our rows ${rows.length} (orphans of the kill registered ${orphansRegistered}/${ORPHANS})`,
-        `  load ${loadMs} ms; time to converge after the load ${convergeMs} ms`,
+        `  load ${loadMs} ms; orphans of the SIGKILL completed by the reconciler ${convergeAfterKillMs} ms after the kill; no pending row ${convergeMs} ms after the load`,
       ].join("\n"),
     );
     // LCIC may still refuse a rare call that CPU jitter delayed into a busier second; the pacer keeps
