@@ -240,10 +240,32 @@ export class UsersRepository {
     }
   }
 
+  /**
+   * The PostgreSQL side: a session advisory lock on a reserved connection, held while `fn` runs.
+   *
+   * postgres.js 3.4 never settles a query sent on a reserved connection after that connection
+   * dropped: it throws an uncaught TypeError from a timer instead (socket is null). So the unlock
+   * after a lost connection hung the request forever, kept the key's in-process gate, and could crash
+   * the process. We therefore watch the connection (its internal `onclose` hook, which `sql.begin`
+   * uses the same way) and neither send anything more on it nor release it once it closed:
+   * PostgreSQL released the lock with the session. `fn` is let finish; its writes went through the pool, so its outcome stands.
+   */
   private async withAdvisoryLock<T>(lockKey: string, wait: boolean, deadline: number, fn: () => Promise<T>): Promise<T | undefined> {
     const conn = await this.pool.reserve();
+    let closed = false;
+    const watch = {
+      // Called with postgres.js's internal connection when the statement is sent.
+      onexecute: (connection: { onclose?: () => void }) => {
+        connection.onclose = () => {
+          closed = true;
+        };
+        return true;
+      },
+    };
     let locked = false;
     try {
+      // A statement without parameters: postgres.js only calls onexecute when no describe comes first.
+      await conn.unsafe("select 1", [], watch as postgres.UnsafeQueryOptions);
       // Advisory locks are PostgreSQL functions that Drizzle's builder cannot express.
       if (!wait) {
         const [row] = await conn<{ ok: boolean }[]>`select pg_try_advisory_lock(${LOCK_NAMESPACE}, hashtext(${lockKey})) as ok`;
@@ -261,13 +283,16 @@ export class UsersRepository {
       return await fn();
     } finally {
       try {
-        if (locked) await conn`select pg_advisory_unlock(${LOCK_NAMESPACE}, hashtext(${lockKey}))`;
-        await conn`select set_config('lock_timeout', '0', false)`;
-        conn.release();
+        if (!closed) {
+          if (locked) await conn`select pg_advisory_unlock(${LOCK_NAMESPACE}, hashtext(${lockKey}))`;
+          if (wait) await conn`select set_config('lock_timeout', '0', false)`;
+        }
       } catch {
-        // A broken connection loses its locks with it; do not return it to the pool.
-        conn.release();
+        // The connection broke while unlocking: its session, and so the lock, is gone.
       }
+      // Releasing a closed connection would put it back among the open ones, socket-less, for the next
+      // query to hang on; postgres.js already moved it to its closed queue, to reconnect when needed.
+      if (!closed) conn.release();
     }
   }
 }
