@@ -19,7 +19,7 @@ export interface AppDeps {
   lcic?: LcicClient;
   lcicCredentials?: { endpoint: string; secretId: string; secretKey: string };
   tokenKeys: Buffer[];
-  /** Run the background reconciler of pending registrations (default true). */
+  /** Run the background reconciler of pending registrations (default: as config.reconciler says). */
   reconciler?: boolean | { intervalMs?: number; staleAfterMs?: number };
 }
 
@@ -69,8 +69,13 @@ export function createApp(deps: AppDeps): App {
     sdkAppIds: config.lcic.sdkAppIds,
   });
   const server = createServer({ db, users, logger, graphiql: !config.production, lcicCircuit: () => lcic.circuitState() });
-  const reconcilerOptions = typeof deps.reconciler === "object" ? deps.reconciler : {};
-  const reconciler = deps.reconciler === false ? undefined : startReconciler({ users, logger, ...reconcilerOptions });
+  const reconcilerOptions = {
+    intervalMs: config.reconciler.intervalMs,
+    staleAfterMs: config.reconciler.staleAfterMs,
+    ...(typeof deps.reconciler === "object" ? deps.reconciler : {}),
+  };
+  const reconcilerEnabled = deps.reconciler === undefined ? config.reconciler.enabled : deps.reconciler !== false;
+  const reconciler = reconcilerEnabled ? startReconciler({ users, logger, ...reconcilerOptions }) : undefined;
   return {
     server,
     db,

@@ -67,6 +67,9 @@ const envSchema = z.object({
   LCIC_TIMEOUT_MS: intInRange(100, 120_000),
   LCIC_MAX_QUEUE_MS: intInRange(0, 60_000),
   TOKEN_ENCRYPTION_KEY: optionalString,
+  RECONCILER_ENABLED: boolFlag(true),
+  RECONCILER_INTERVAL_MS: intInRange(100, 3_600_000),
+  RECONCILER_STALE_AFTER_MS: intInRange(100, 86_400_000),
 });
 
 export interface Config {
@@ -99,6 +102,14 @@ export interface Config {
   };
   /** Base64 32-byte keys; the first encrypts, any decrypts. Absent: generate one under dataDir. */
   tokenEncryptionKeys: Buffer[] | undefined;
+  /** The background sweep of pending registrations (jobs/reconciler.ts); every replica runs one. */
+  reconciler: {
+    enabled: boolean;
+    /** How often each replica sweeps. */
+    intervalMs: number;
+    /** A pending row is only touched once unchanged this long: longer than any LCIC call can take. */
+    staleAfterMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -173,5 +184,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxQueueMs: e.LCIC_MAX_QUEUE_MS ?? 2000,
     },
     tokenEncryptionKeys,
+    reconciler: {
+      enabled: e.RECONCILER_ENABLED,
+      intervalMs: e.RECONCILER_INTERVAL_MS ?? 15_000,
+      staleAfterMs: e.RECONCILER_STALE_AFTER_MS ?? 60_000,
+    },
   };
 }

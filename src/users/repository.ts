@@ -27,11 +27,23 @@ export class UsersRepository {
   private readonly byUserId;
   private readonly byOriginId;
 
+  private readonly keyGates = new KeyedGates();
+  private readonly lockConnections: Gate;
+
   constructor(
     private readonly db: Database,
     /** The pool itself, for the reserved connections that hold advisory locks. */
     private readonly pool: postgres.Sql,
+    options: {
+      /**
+       * Most pool connections reserved for registration locks at once; the rest stay free for the
+       * lock holders' own queries. Default: half the pool (at least 1).
+       */
+      maxLockConnections?: number;
+    } = {},
   ) {
+    const poolSize = (pool as unknown as { options?: { max?: number } }).options?.max ?? 10;
+    this.lockConnections = new Gate(Math.max(1, options.maxLockConnections ?? Math.floor(poolSize / 2)));
     this.byUserId = db
       .select()
       .from(classroomUsers)
@@ -197,16 +209,70 @@ export class UsersRepository {
     fn: () => Promise<T>,
   ): Promise<T | undefined> {
     const lockKey = `${key.sdkAppId}:${key.originId}`;
+    const wait = options.wait !== false;
+    const deadline = Date.now() + Math.max(0, options.timeoutMs);
+    // In-process gates first, so waiting never pins pool connections: requests of this process for the
+    // same key queue in memory (one connection per key waits in PostgreSQL, for other replicas), and
+    // at most `maxLockConnections` connections are reserved for locks at once. Without them, as many
+    // concurrent registrations as the pool has connections reserve them all, and the lock holders'
+    // own queries then wait for a free connection forever (a deadlock seen with 20 parallel calls).
+    const keyGate = this.keyGates.enter(lockKey);
+    try {
+      if (!(wait ? await keyGate.acquire(deadline - Date.now()) : keyGate.tryAcquire())) {
+        if (!wait) return undefined;
+        throw new LockTimeoutError("timed out waiting for the registration lock (in process)");
+      }
+      try {
+        if (!(wait ? await this.lockConnections.acquire(deadline - Date.now()) : this.lockConnections.tryAcquire())) {
+          if (!wait) return undefined;
+          throw new LockTimeoutError("timed out waiting for a connection to take the registration lock");
+        }
+        try {
+          return await this.withAdvisoryLock(lockKey, wait, deadline, fn);
+        } finally {
+          this.lockConnections.release();
+        }
+      } finally {
+        keyGate.release();
+      }
+    } finally {
+      this.keyGates.leave(lockKey);
+    }
+  }
+
+  /**
+   * The PostgreSQL side: a session advisory lock on a reserved connection, held while `fn` runs.
+   *
+   * postgres.js 3.4 never settles a query sent on a reserved connection after that connection
+   * dropped: it throws an uncaught TypeError from a timer instead (socket is null). So the unlock
+   * after a lost connection hung the request forever, kept the key's in-process gate, and could crash
+   * the process. We therefore watch the connection (its internal `onclose` hook, which `sql.begin`
+   * uses the same way) and neither send anything more on it nor release it once it closed:
+   * PostgreSQL released the lock with the session. `fn` is let finish; its writes went through the pool, so its outcome stands.
+   */
+  private async withAdvisoryLock<T>(lockKey: string, wait: boolean, deadline: number, fn: () => Promise<T>): Promise<T | undefined> {
     const conn = await this.pool.reserve();
+    let closed = false;
+    const watch = {
+      // Called with postgres.js's internal connection when the statement is sent.
+      onexecute: (connection: { onclose?: () => void }) => {
+        connection.onclose = () => {
+          closed = true;
+        };
+        return true;
+      },
+    };
     let locked = false;
     try {
+      // A statement without parameters: postgres.js only calls onexecute when no describe comes first.
+      await conn.unsafe("select 1", [], watch as postgres.UnsafeQueryOptions);
       // Advisory locks are PostgreSQL functions that Drizzle's builder cannot express.
-      if (options.wait === false) {
+      if (!wait) {
         const [row] = await conn<{ ok: boolean }[]>`select pg_try_advisory_lock(${LOCK_NAMESPACE}, hashtext(${lockKey})) as ok`;
         if (!row?.ok) return undefined;
       } else {
         try {
-          await conn`select set_config('lock_timeout', ${`${Math.max(1, Math.round(options.timeoutMs))}ms`}, false)`;
+          await conn`select set_config('lock_timeout', ${`${Math.max(1, Math.round(deadline - Date.now()))}ms`}, false)`;
           await conn`select pg_advisory_lock(${LOCK_NAMESPACE}, hashtext(${lockKey}))`;
         } catch (error) {
           if ((error as { code?: string }).code === "55P03") throw new LockTimeoutError("timed out waiting for the registration lock");
@@ -217,13 +283,76 @@ export class UsersRepository {
       return await fn();
     } finally {
       try {
-        if (locked) await conn`select pg_advisory_unlock(${LOCK_NAMESPACE}, hashtext(${lockKey}))`;
-        await conn`select set_config('lock_timeout', '0', false)`;
-        conn.release();
+        if (!closed) {
+          if (locked) await conn`select pg_advisory_unlock(${LOCK_NAMESPACE}, hashtext(${lockKey}))`;
+          if (wait) await conn`select set_config('lock_timeout', '0', false)`;
+        }
       } catch {
-        // A broken connection loses its locks with it; do not return it to the pool.
-        conn.release();
+        // The connection broke while unlocking: its session, and so the lock, is gone.
       }
+      // Releasing a closed connection would put it back among the open ones, socket-less, for the next
+      // query to hang on; postgres.js already moved it to its closed queue, to reconnect when needed.
+      if (!closed) conn.release();
     }
+  }
+}
+
+/** A counting semaphore whose waiters queue in order and give up at a timeout. */
+export class Gate {
+  private readonly waiters: Array<(granted: boolean) => void> = [];
+  constructor(private permits: number) {}
+
+  get idle(): boolean {
+    return this.waiters.length === 0;
+  }
+
+  tryAcquire(): boolean {
+    if (this.permits <= 0) return false;
+    this.permits -= 1;
+    return true;
+  }
+
+  /** Resolves true with a permit, or false when `timeoutMs` passed first. */
+  acquire(timeoutMs: number): Promise<boolean> {
+    if (this.tryAcquire()) return Promise.resolve(true);
+    if (timeoutMs <= 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const waiter = (granted: boolean) => {
+        clearTimeout(timer);
+        resolve(granted);
+      };
+      const timer = setTimeout(() => {
+        const index = this.waiters.indexOf(waiter);
+        if (index >= 0) this.waiters.splice(index, 1);
+        resolve(false);
+      }, timeoutMs);
+      this.waiters.push(waiter);
+    });
+  }
+
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next(true);
+    else this.permits += 1;
+  }
+}
+
+/** One single-permit Gate per key, kept only while someone holds or waits for it. */
+class KeyedGates {
+  private readonly gates = new Map<string, { gate: Gate; users: number }>();
+
+  enter(key: string): Gate {
+    let entry = this.gates.get(key);
+    if (!entry) {
+      entry = { gate: new Gate(1), users: 0 };
+      this.gates.set(key, entry);
+    }
+    entry.users += 1;
+    return entry.gate;
+  }
+
+  leave(key: string): void {
+    const entry = this.gates.get(key);
+    if (entry && --entry.users === 0) this.gates.delete(key);
   }
 }

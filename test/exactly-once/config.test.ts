@@ -1,0 +1,25 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../src/config.js";
+
+describe("reconciler configuration", () => {
+  it("defaults to a sweep every 15 s of rows unchanged for a minute", () => {
+    expect(loadConfig({}).reconciler).toEqual({ enabled: true, intervalMs: 15_000, staleAfterMs: 60_000 });
+  });
+
+  it("reads RECONCILER_ENABLED, RECONCILER_INTERVAL_MS and RECONCILER_STALE_AFTER_MS", () => {
+    expect(loadConfig({ RECONCILER_ENABLED: "false", RECONCILER_INTERVAL_MS: "500", RECONCILER_STALE_AFTER_MS: "4000" }).reconciler).toEqual({
+      enabled: false,
+      intervalMs: 500,
+      staleAfterMs: 4_000,
+    });
+  });
+
+  it("names each bad value", () => {
+    expect(() => loadConfig({ RECONCILER_INTERVAL_MS: "0", RECONCILER_STALE_AFTER_MS: "soon" })).toThrow(ConfigError);
+    try {
+      loadConfig({ RECONCILER_INTERVAL_MS: "0", RECONCILER_STALE_AFTER_MS: "soon" });
+    } catch (error) {
+      expect((error as ConfigError).problems.join("\n")).toMatch(/RECONCILER_INTERVAL_MS[\s\S]*RECONCILER_STALE_AFTER_MS/);
+    }
+  });
+});

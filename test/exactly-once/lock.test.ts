@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectDatabase, type DatabaseHandle } from "../../src/db/client.js";
+import { Gate, LockTimeoutError, UsersRepository } from "../../src/users/repository.js";
+import { createTestDatabase } from "../support/database.js";
+
+/** The per-key registration lock, with two pools standing for two replicas. */
+describe("registration lock", () => {
+  let a: DatabaseHandle;
+  let b: DatabaseHandle;
+  let repoA: UsersRepository;
+  let repoB: UsersRepository;
+  let closeDb: () => Promise<void>;
+  const key = { sdkAppId: 1, originId: "lock-key" };
+
+  beforeAll(async () => {
+    const database = await createTestDatabase();
+    closeDb = database.close;
+    a = connectDatabase(database.url, { poolSize: 4, applicationName: "replica-a" });
+    b = connectDatabase(database.url, { poolSize: 4, applicationName: "replica-b" });
+    repoA = new UsersRepository(a.db, a.sql);
+    repoB = new UsersRepository(b.db, b.sql);
+  });
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    await closeDb?.();
+  });
+
+  /** Holds the key's lock in `repo` until the returned release() is called. */
+  async function hold(repo: UsersRepository, k = key) {
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let acquired!: () => void;
+    const isHeld = new Promise<void>((r) => (acquired = r));
+    const done = repo.withRegistrationLock(k, { timeoutMs: 5_000 }, async () => {
+      acquired();
+      await released;
+      return "held";
+    });
+    await isHeld;
+    return { release, done };
+  }
+
+  it("excludes another replica: try-lock skips, a waiter times out, then gets it once released", async () => {
+    const holder = await hold(repoA);
+    expect(await repoB.withRegistrationLock(key, { timeoutMs: 0, wait: false }, async () => "ran")).toBeUndefined();
+    await expect(repoB.withRegistrationLock(key, { timeoutMs: 200 }, async () => "ran")).rejects.toBeInstanceOf(LockTimeoutError);
+    const waiter = repoB.withRegistrationLock(key, { timeoutMs: 5_000 }, async () => "ran");
+    holder.release();
+    expect(await holder.done).toBe("held");
+    expect(await waiter).toBe("ran");
+  });
+
+  it("serialises callers of one key in one process; other keys run alongside", async () => {
+    let inside = 0;
+    let maxInside = 0;
+    const order: number[] = [];
+    await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        repoA.withRegistrationLock(key, { timeoutMs: 5_000 }, async () => {
+          maxInside = Math.max(maxInside, ++inside);
+          await a.sql`select pg_sleep(0.005)`;
+          order.push(i);
+          inside--;
+        }),
+      ),
+    );
+    expect(maxInside).toBe(1);
+    expect(order).toHaveLength(12);
+    const other = await hold(repoA);
+    expect(await repoA.withRegistrationLock({ sdkAppId: 1, originId: "other" }, { timeoutMs: 1_000 }, async () => "ran")).toBe("ran");
+    other.release();
+    await other.done;
+  });
+
+  it("never pins the whole pool: many keys at once on a pool of 4, each holder querying inside", async () => {
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        repoA.withRegistrationLock({ sdkAppId: 1, originId: `k-${i}` }, { timeoutMs: 10_000 }, async () => {
+          await repoA.findByOriginId(1, `k-${i}`);
+          return i;
+        }),
+      ),
+    );
+    expect(results).toEqual(Array.from({ length: 30 }, (_, i) => i));
+  });
+
+  it("is released when the holder's process dies (its connection is dropped)", async () => {
+    const holder = await hold(repoA);
+    // Kill replica A's backends, as PostgreSQL does when the process holding them is SIGKILLed.
+    await b.sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'replica-a' and datname = current_database()`;
+    expect(await repoB.withRegistrationLock(key, { timeoutMs: 2_000 }, async () => "ran")).toBe("ran");
+    holder.release();
+    expect(await holder.done).toBe("held"); // the holder's work finishes; nothing hangs
+    // Replica A's pool works again afterwards: its dropped reserved connection is not handed out again
+    // socket-less (which hung every later query on it). Its idle connections died too, and a query
+    // may meet one before postgres.js notices: that fails with CONNECTION_CLOSED, and the pool heals.
+    let outcome: unknown;
+    for (let i = 0; i < 6; i++) {
+      outcome = await repoA.withRegistrationLock(key, { timeoutMs: 1_000 }, async () => repoA.findByOriginId(1, "x")).then(() => "ok", (e: Error) => e.message);
+      if (outcome === "ok") break;
+      expect(outcome).toMatch(/CONNECTION_CLOSED/);
+    }
+    expect(outcome).toBe("ok");
+  });
+
+  it("a release after the holder's function throws", async () => {
+    await expect(repoB.withRegistrationLock(key, { timeoutMs: 1_000 }, async () => { throw new Error("boom"); })).rejects.toThrow("boom");
+    expect(await repoA.withRegistrationLock(key, { timeoutMs: 0, wait: false }, async () => "ran")).toBe("ran");
+  });
+});
+
+describe("Gate", () => {
+  it("grants permits in order, times waiters out, and hands a released permit to the next waiter", async () => {
+    const gate = new Gate(1);
+    expect(gate.tryAcquire()).toBe(true);
+    expect(gate.tryAcquire()).toBe(false);
+    expect(await gate.acquire(0)).toBe(false);
+    expect(await gate.acquire(10)).toBe(false);
+    const order: string[] = [];
+    const first = gate.acquire(1_000).then((ok) => order.push(`first ${ok}`));
+    const second = gate.acquire(1_000).then((ok) => order.push(`second ${ok}`));
+    gate.release();
+    await first;
+    gate.release();
+    await second;
+    expect(order).toEqual(["first true", "second true"]);
+    gate.release();
+    expect(gate.tryAcquire()).toBe(true);
+  });
+});
