@@ -6,7 +6,7 @@ import "./classroom-user.js";
 
 export type { GraphQLContext } from "./builder.js";
 
-/** The Federation version this subgraph links (`@link(url: …)`); composition needs at least 2.3 for `@interfaceObject`-free entities with several keys, and 2.6 is what the gateways tested here support. */
+/** The Federation spec this subgraph links (`@link(url: …)`): the plugin's default, accepted by both composers and Hive Gateway in test/supergraph.test.ts. */
 export const FEDERATION_LINK_URL = "https://specs.apollo.dev/federation/v2.6";
 
 let schema: GraphQLSchema | undefined;
