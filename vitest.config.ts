@@ -1,6 +1,13 @@
+import { createRequire } from "node:module";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
+  resolve: {
+    // One graphql for everything: Node resolves `graphql` (no "exports") to its CommonJS build, which
+    // packages like @apollo/subgraph and @graphql-inspector/core get; Vite would hand our sources the
+    // ESM build, and graphql refuses types from "another module or realm".
+    alias: [{ find: /^graphql$/, replacement: createRequire(import.meta.url).resolve("graphql") }],
+  },
   test: {
     include: ["test/**/*.test.ts"],
     // One PostgreSQL per run; every test file gets its own database cloned from a migrated template.

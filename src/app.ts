@@ -21,6 +21,8 @@ export interface AppDeps {
   tokenKeys: Buffer[];
   /** Run the background reconciler of pending registrations (default: as config.reconciler says). */
   reconciler?: boolean | { intervalMs?: number; staleAfterMs?: number };
+  /** Sees every SQL statement the app's pool sends (tests count queries). */
+  onQuery?: (query: string) => void;
 }
 
 export interface App {
@@ -35,7 +37,7 @@ export interface App {
 /** Wires config → database → LCIC client → service → server. No I/O beyond opening the pool. */
 export function createApp(deps: AppDeps): App {
   const { config, logger } = deps;
-  const db = connectDatabase(deps.databaseUrl, { poolSize: config.database.poolSize });
+  const db = connectDatabase(deps.databaseUrl, { poolSize: config.database.poolSize, ...(deps.onQuery ? { onQuery: deps.onQuery } : {}) });
   const credentials = deps.lcicCredentials ?? {
     endpoint: config.lcic.endpoint,
     secretId: config.lcic.secretId ?? "",

@@ -13,9 +13,18 @@ export interface DatabaseHandle {
   close(): Promise<void>;
 }
 
-export function connectDatabase(url: string, options: { poolSize?: number; applicationName?: string } = {}): DatabaseHandle {
+export interface ConnectOptions {
+  poolSize?: number;
+  applicationName?: string;
+  /** Called with the text of every statement sent (postgres.js `debug`): tests count queries with it. */
+  onQuery?: (query: string) => void;
+}
+
+export function connectDatabase(url: string, options: ConnectOptions = {}): DatabaseHandle {
+  const { onQuery } = options;
   const sql = postgres(url, {
     max: options.poolSize ?? 10,
+    ...(onQuery ? { debug: (_connection: number, query: string) => onQuery(query) } : {}),
     // Server notices (e.g. "relation already exists, skipping") are not ours to print.
     onnotice: () => {},
     connection: { application_name: options.applicationName ?? "classroom-users" },

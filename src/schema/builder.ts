@@ -1,5 +1,7 @@
 import SchemaBuilder from "@pothos/core";
+import DirectivesPlugin from "@pothos/plugin-directives";
 import ErrorsPlugin from "@pothos/plugin-errors";
+import FederationPlugin from "@pothos/plugin-federation";
 import { DateTimeResolver } from "graphql-scalars";
 import type { UsersService } from "../users/service.js";
 
@@ -13,7 +15,8 @@ export const builder = new SchemaBuilder<{
   Scalars: { DateTime: { Input: Date; Output: Date } };
   DefaultFieldNullability: false;
 }>({
-  plugins: [ErrorsPlugin],
+  // Federation last: it reads the type and field configs the other plugins produce.
+  plugins: [ErrorsPlugin, DirectivesPlugin, FederationPlugin],
   defaultFieldNullability: false,
   errors: { directResult: true },
 });

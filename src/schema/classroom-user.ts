@@ -1,12 +1,13 @@
+import DataLoader from "dataloader";
 import type { ClassroomUserRow } from "../users/repository.js";
-import type { RegisterResult } from "../users/service.js";
+import type { ClassroomUserReference, RegisterResult } from "../users/service.js";
 import { LIMITS } from "../users/validation.js";
-import { builder } from "./builder.js";
+import { builder, type GraphQLContext } from "./builder.js";
 import { LOOKUP_ERRORS, REGISTER_ERRORS } from "./errors.js";
 
 export const ClassroomUser = builder.objectRef<ClassroomUserRow>("ClassroomUser").implement({
   description:
-    "A student or teacher registered as an LCIC user for one LCIC application. Unique by `userId`, and by (`sdkAppId`, `originId`).",
+    "A student or teacher registered as an LCIC user for one LCIC application. Unique by `userId`, and by (`sdkAppId`, `originId`). A federation entity: other subgraphs refer to it by either key (`userId`, or `sdkAppId` + `originId` when they only know their own id for the user), and this subgraph resolves the rest. Its fields are owned here, so none is `@shareable`.",
   fields: (t) => ({
     userId: t.id({ description: "LCIC's user id (e.g. `2CvDgjRNjylAsBZB4iZc0F6koXe`): pass it to the classroom SDK.", resolve: (u) => u.userId! }),
     sdkAppId: t.exposeInt("sdkAppId", { description: "The LCIC application (SdkAppId) the user belongs to." }),
@@ -20,11 +21,35 @@ export const ClassroomUser = builder.objectRef<ClassroomUserRow>("ClassroomUser"
   }),
 });
 
+/**
+ * One DataLoader per request (keyed on the context object, so server.ts need not know about it):
+ * the gateway's `_entities` call for N students becomes one `findByReferences`, i.e. one SQL query.
+ */
+const referenceLoaders = new WeakMap<object, DataLoader<ClassroomUserReference, ClassroomUserRow | null, string>>();
+
+function referenceLoader(ctx: GraphQLContext) {
+  let loader = referenceLoaders.get(ctx);
+  if (!loader) {
+    loader = new DataLoader((refs) => ctx.users.findByReferences(refs), {
+      cacheKeyFn: (ref) => ("userId" in ref ? `u:${ref.userId}` : `o:${ref.sdkAppId}:${ref.originId}`),
+    });
+    referenceLoaders.set(ctx, loader);
+  }
+  return loader;
+}
+
+builder.asEntity(ClassroomUser, {
+  key: [builder.selection<{ userId: string }>("userId"), builder.selection<{ sdkAppId: number; originId: string }>("sdkAppId originId")],
+  resolveReference: (ref, ctx) => referenceLoader(ctx).load(ref),
+});
+
 const RegisterSuccess = builder.objectRef<RegisterResult>("RegisterClassroomUserSuccess").implement({
   description: "The user is registered in LCIC and stored here; use `token` to enter a classroom as them.",
   fields: (t) => ({
     user: t.field({ type: ClassroomUser, description: "The registered user.", resolve: (r) => r.user }),
     token: t.exposeString("token", {
+      // A credential: the `credential` tag lets a supergraph contract (e.g. a read-only or public API variant) leave it out.
+      tag: "credential",
       description:
         "LCIC login token for this user: a credential. Hand it only to that user's client; never log it. Valid until `tokenExpiresAt` (7 days from issue).",
     }),

@@ -18,7 +18,7 @@ interface ErrorShape {
 
 export const ErrorInterface = builder.interfaceRef<ErrorShape>("Error").implement({
   description:
-    "Shared by every error a result union can hold. Query `... on Error { code message }` to handle any failure generically, and the specific types for their details.",
+    "Shared by every error a result union can hold. Query `... on Error { code message }` to handle any failure generically, and the specific types for their details. Other subgraphs may declare the same interface: composition merges it, and its members stay with the subgraph that defines them.",
   fields: (t) => ({
     code: t.exposeString("code", {
       description:
@@ -28,8 +28,13 @@ export const ErrorInterface = builder.interfaceRef<ErrorShape>("Error").implemen
   }),
 });
 
+// Federation: `FieldError` and `ValidationError` are `@shareable` because "invalid input, field by field"
+// is a convention other subgraphs of a supergraph repeat under the same names; sharing lets them define
+// identical types without a composition error. The LCIC errors stay owned by this subgraph (no `@shareable`):
+// a second definition of them elsewhere is a naming clash composition should report.
 const FieldErrorRef = builder.objectRef<FieldError>("FieldError").implement({
-  description: "One invalid input field.",
+  description: "One invalid input field. Shareable: other subgraphs may define the same type.",
+  shareable: true,
   fields: (t) => ({
     path: t.exposeStringList("path", { description: 'Where the field is, e.g. ["input", "avatar"].' }),
     message: t.exposeString("message", { description: "What is wrong with it." }),
@@ -38,7 +43,9 @@ const FieldErrorRef = builder.objectRef<FieldError>("FieldError").implement({
 
 builder.objectType(ValidationError, {
   name: "ValidationError",
-  description: "The input was refused before anything was called or stored. `code` is `ValidationFailed`.",
+  description:
+    "The input was refused before anything was called or stored. `code` is `ValidationFailed`. Shareable: other subgraphs may define the same type.",
+  shareable: true,
   interfaces: [ErrorInterface],
   fields: (t) => ({
     fieldErrors: t.field({ type: [FieldErrorRef], description: "Every invalid field, with a reason.", resolve: (e) => e.fieldErrors }),

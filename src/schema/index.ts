@@ -1,18 +1,33 @@
-import { lexicographicSortSchema, printSchema, type GraphQLSchema } from "graphql";
+import { printSubgraphSchema } from "@apollo/subgraph";
+import type { GraphQLSchema } from "graphql";
 import { builder } from "./builder.js";
 import "./errors.js";
 import "./classroom-user.js";
 
 export type { GraphQLContext } from "./builder.js";
 
+/** The Federation spec this subgraph links (`@link(url: …)`): the plugin's default, accepted by both composers and Hive Gateway in test/supergraph.test.ts. */
+export const FEDERATION_LINK_URL = "https://specs.apollo.dev/federation/v2.6";
+
 let schema: GraphQLSchema | undefined;
 
-/** The schema, built once per process (building is not free and the schema never changes). */
+/**
+ * The subgraph schema (Apollo Federation v2: `_service`, `_entities`, `@link`, `@key` …), built once
+ * per process (building is not free and the schema never changes).
+ */
 export function buildSchema(): GraphQLSchema {
-  schema ??= builder.toSchema();
+  schema ??= builder.toSubGraphSchema({
+    linkUrl: FEDERATION_LINK_URL,
+    // Listed rather than inferred, so the `@link` import (part of the contract) changes only on purpose.
+    federationDirectives: ["@key", "@shareable", "@tag"],
+  });
   return schema;
 }
 
+/**
+ * The subgraph SDL, federation directives included: what `_service { sdl }` returns and what
+ * `schema.graphql` holds. Types sorted by name.
+ */
 export function printSchemaSDL(): string {
-  return printSchema(lexicographicSortSchema(buildSchema()));
+  return printSubgraphSchema(buildSchema());
 }

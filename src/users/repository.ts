@@ -1,4 +1,4 @@
-import { and, eq, inArray, lt, sql } from "drizzle-orm";
+import { and, eq, inArray, lt, or, sql, type SQL } from "drizzle-orm";
 import type postgres from "postgres";
 import type { Database } from "../db/client.js";
 import { classroomUsers, type ClassroomUserRow } from "../db/schema.js";
@@ -19,6 +19,15 @@ const LOCK_NAMESPACE = 7_345_001; // first key of the two-key advisory lock: "cl
 
 export class LockTimeoutError extends Error {
   override readonly name = "LockTimeoutError";
+}
+
+/** `(sdk_app_id, origin_id) in ((…), …)`: a row-value IN list, which Drizzle's builder cannot express. */
+function originKeysIn(keys: ReadonlyArray<{ sdkAppId: number; originId: string }>): SQL {
+  const tuples = sql.join(
+    keys.map((k) => sql`(${k.sdkAppId}::bigint, ${k.originId}::text)`),
+    sql`, `,
+  );
+  return sql`(${classroomUsers.sdkAppId}, ${classroomUsers.originId}) in (${tuples})`;
 }
 
 /** SQL for classroom users. Knows nothing about LCIC or GraphQL. */
@@ -77,15 +86,22 @@ export class UsersRepository {
   /** Rows for these (sdkAppId, originId) keys, in one query. */
   async findManyByOriginIds(keys: ReadonlyArray<{ sdkAppId: number; originId: string }>): Promise<ClassroomUserRow[]> {
     if (keys.length === 0) return [];
-    // A row-value IN list: Drizzle's builder has no tuple comparison.
-    const tuples = sql.join(
-      keys.map((k) => sql`(${k.sdkAppId}::bigint, ${k.originId}::text)`),
-      sql`, `,
-    );
-    return this.db
-      .select()
-      .from(classroomUsers)
-      .where(sql`(${classroomUsers.sdkAppId}, ${classroomUsers.originId}) in (${tuples})`);
+    return this.db.select().from(classroomUsers).where(originKeysIn(keys));
+  }
+
+  /**
+   * Rows matching any of these userIds or (sdkAppId, originId) keys, in one query: federation's
+   * `_entities` hands us both kinds of reference in one request.
+   */
+  async findManyByReferences(
+    userIds: readonly string[],
+    keys: ReadonlyArray<{ sdkAppId: number; originId: string }>,
+  ): Promise<ClassroomUserRow[]> {
+    const conditions: SQL[] = [];
+    if (userIds.length > 0) conditions.push(inArray(classroomUsers.userId, [...userIds]));
+    if (keys.length > 0) conditions.push(originKeysIn(keys));
+    if (conditions.length === 0) return [];
+    return this.db.select().from(classroomUsers).where(or(...conditions));
   }
 
   /**

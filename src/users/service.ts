@@ -15,6 +15,21 @@ import { parseLookup, parseRegisterInput } from "./validation.js";
 
 export type OnExisting = "RETURN_EXISTING" | "FAIL";
 
+/** How another subgraph refers to a classroom user: by LCIC userId, or by its own id within an application. */
+export type ClassroomUserReference = { userId: string } | { sdkAppId: number; originId: string };
+
+function isUserIdReference(ref: ClassroomUserReference): ref is { userId: string } {
+  return "userId" in ref && typeof ref.userId === "string" && ref.userId !== "";
+}
+
+function isOriginReference(ref: ClassroomUserReference): ref is { sdkAppId: number; originId: string } {
+  return "originId" in ref && typeof ref.originId === "string" && Number.isSafeInteger(ref.sdkAppId);
+}
+
+function originKey(key: { sdkAppId: number; originId: string }): string {
+  return `${key.sdkAppId}\u0000${key.originId}`;
+}
+
 export interface RegisterResult {
   user: ClassroomUserRow;
   /** LCIC login token; a credential for the caller only. */
@@ -258,6 +273,42 @@ export class UsersService {
     const login = await this.callLcic(() => lcic.loginOriginId({ sdkAppId, originId }), { originId, sdkAppId });
     const described = await this.callLcic(() => lcic.describeUser({ userId: login.userId }), { originId, sdkAppId });
     return this.storeDescribed(sdkAppId, originId, described, login);
+  }
+
+  /**
+   * Federation entity references, in order: every stored, registered user in one query; the rest
+   * looked up as `find` does (PostgreSQL, then LCIC). A user nobody knows, or of an application this
+   * service does not serve, is `null`; any other failure is that reference's Error.
+   */
+  async findByReferences(references: readonly ClassroomUserReference[]): Promise<Array<ClassroomUserRow | null | Error>> {
+    const userIds = new Set<string>();
+    const originKeys = new Map<string, { sdkAppId: number; originId: string }>();
+    for (const ref of references) {
+      if (isUserIdReference(ref)) userIds.add(ref.userId);
+      else if (isOriginReference(ref)) originKeys.set(originKey(ref), { sdkAppId: ref.sdkAppId, originId: ref.originId });
+    }
+    const rows = await this.deps.repository.findManyByReferences([...userIds], [...originKeys.values()]);
+    const byUserId = new Map<string, ClassroomUserRow>();
+    const byOrigin = new Map<string, ClassroomUserRow>();
+    for (const row of rows) {
+      if (row.status !== "registered") continue;
+      if (row.userId) byUserId.set(row.userId, row);
+      byOrigin.set(originKey(row), row);
+    }
+    return Promise.all(
+      references.map(async (ref) => {
+        const stored = isUserIdReference(ref) ? byUserId.get(ref.userId) : isOriginReference(ref) ? byOrigin.get(originKey(ref)) : undefined;
+        if (stored) return stored;
+        try {
+          // Only the key's own fields: a representation may carry more than the key it was sent by.
+          const lookup = isUserIdReference(ref) ? { userId: ref.userId } : isOriginReference(ref) ? { sdkAppId: ref.sdkAppId, originId: ref.originId } : ref;
+          return await this.find(lookup);
+        } catch (error) {
+          if (error instanceof ClassroomUserNotFoundError || error instanceof InvalidSdkAppIdError) return null;
+          return error instanceof Error ? error : new Error(String(error));
+        }
+      }),
+    );
   }
 
   private async storeDescribed(
