@@ -1,7 +1,10 @@
+import type { Authenticator } from "./auth/jwt.js";
 import type { Config } from "./config.js";
 import { connectDatabase, type DatabaseHandle } from "./db/client.js";
 import { createLcicClient, type LcicClient } from "./lcic/client.js";
+import { RegistrationLimiter } from "./limits/registration-limiter.js";
 import type { Logger } from "./logger.js";
+import { loadTrustedDocuments } from "./security/trusted-documents.js";
 import { createServer, type AppServer } from "./server.js";
 import { UsersRepository } from "./users/repository.js";
 import { UsersService } from "./users/service.js";
@@ -15,6 +18,8 @@ export interface AppDeps {
   lcic?: LcicClient;
   lcicCredentials?: { endpoint: string; secretId: string; secretKey: string };
   tokenKeys: Buffer[];
+  /** Overrides the authenticator built from config.auth (tests: short JWKS cooldowns). */
+  authenticator?: Authenticator;
 }
 
 export interface App {
@@ -25,7 +30,7 @@ export interface App {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Wires config → database → LCIC client → service → server. No I/O beyond opening the pool. */
+/** Wires config → database → LCIC client → service → server. No I/O beyond opening the pool (and reading TRUSTED_DOCUMENTS_FILE). */
 export function createApp(deps: AppDeps): App {
   const { config, logger } = deps;
   const db = connectDatabase(deps.databaseUrl, { poolSize: config.database.poolSize });
@@ -49,7 +54,18 @@ export function createApp(deps: AppDeps): App {
     sdkAppId: config.lcic.sdkAppId,
     sdkAppIds: config.lcic.sdkAppIds,
   });
-  const server = createServer({ db, users, logger, graphiql: !config.production });
+  const registrationLimiter = new RegistrationLimiter(db.db, { limit: config.security.registrationsPerMinute });
+  const trustedDocuments = config.security.trustedDocumentsFile ? loadTrustedDocuments(config.security.trustedDocumentsFile) : undefined;
+  const server = createServer({
+    db,
+    users,
+    logger,
+    auth: config.auth,
+    security: config.security,
+    registrationLimiter,
+    ...(deps.authenticator ? { authenticator: deps.authenticator } : {}),
+    ...(trustedDocuments ? { trustedDocuments } : {}),
+  });
   return {
     server,
     db,
