@@ -56,7 +56,7 @@ export class RegistrationLimiter {
     const windowStart = now - (now % this.windowMs);
     const retryAfterMs = windowStart + this.windowMs - now;
     if (!this.enabled) return { allowed: true, count: 0, retryAfterMs: 0 };
-    const [row] = await this.increment.execute({ clientKey, windowStart: new Date(windowStart).toISOString() });
+    const [row] = await this.increment.execute({ clientKey, windowStart: new Date(windowStart) });
     const count = row?.count ?? 1;
     void this.pruneOccasionally(now);
     return { allowed: count <= this.options.limit, count, retryAfterMs: Math.max(1, retryAfterMs) };
