@@ -18,7 +18,7 @@ export interface SecureTestApp {
   url: string;
   endpoint: string;
   lcic: TestLcic;
-  db: DatabaseHandle;
+  db: DatabaseHandle & { url: string };
   /** Everything the server logged so far, as one string of JSON lines. */
   logs(): string;
   /** POST a GraphQL operation as JSON. */
@@ -38,10 +38,20 @@ export interface GqlResponse {
   text: string;
 }
 
-export async function startSecureApp(env: Record<string, string> = {}, options: { authenticatorOptions?: AuthenticatorOptions } = {}): Promise<SecureTestApp> {
-  const db = await createTestDatabase();
-  const lcic = await startTestLcic();
-  const config = loadConfig({ HOST: "127.0.0.1", PORT: "0", TOKEN_ENCRYPTION_KEY: randomBytes(32).toString("base64"), ...env });
+export async function startSecureApp(
+  env: Record<string, string> = {},
+  options: { authenticatorOptions?: AuthenticatorOptions; shareWith?: SecureTestApp } = {},
+): Promise<SecureTestApp> {
+  // `shareWith`: a second replica on the same database and LCIC, as behind a load balancer.
+  const db = options.shareWith?.db ?? (await createTestDatabase());
+  const lcic = options.shareWith?.lcic ?? (await startTestLcic());
+  const owned = !options.shareWith;
+  const config = loadConfig({
+    HOST: "127.0.0.1",
+    PORT: "0",
+    TOKEN_ENCRYPTION_KEY: options.shareWith?.config.tokenEncryptionKeys?.[0]?.toString("base64") ?? randomBytes(32).toString("base64"),
+    ...env,
+  });
   let logged = "";
   const destination = new Writable({
     write(chunk, _encoding, callback) {
@@ -91,8 +101,10 @@ export async function startSecureApp(env: Record<string, string> = {}, options: 
     },
     async close() {
       await app.close(1000);
-      await lcic.close();
-      await db.close();
+      if (owned) {
+        await lcic.close();
+        await db.close();
+      }
     },
   };
 }
