@@ -106,7 +106,7 @@ export const SECURITY_DEFAULTS = {
   maxAliases: 10,
   maxDirectives: 10,
   maxTokens: 1000,
-  maxCost: 1000,
+  maxCost: 500,
   maxBatch: 0,
   maxBodyBytes: 64 * 1024,
   registrationsPerMinute: 60,

@@ -1,9 +1,8 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { usePersistedOperations } from "@graphql-yoga/plugin-persisted-operations";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
-import { GraphQLError, NoSchemaIntrospectionCustomRule } from "graphql";
+import { GraphQLError } from "graphql";
 import { createYoga, maskError, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import type { AuthConfig } from "./auth/config.js";
 import { AuthenticationError, AuthenticationUnavailableError, createAuthenticator, type Authenticator, type Principal } from "./auth/jwt.js";
@@ -12,6 +11,7 @@ import type { DatabaseHandle } from "./db/client.js";
 import type { RegistrationLimiter } from "./limits/registration-limiter.js";
 import type { Logger } from "./logger.js";
 import { buildSchema, type GraphQLContext } from "./schema/index.js";
+import { disableIntrospection, requestLimits } from "./security/request-limits.js";
 import { operationIdOf } from "./security/trusted-documents.js";
 import type { UsersService } from "./users/service.js";
 
@@ -74,15 +74,7 @@ export function createServer(deps: ServerDeps): AppServer {
     // Browsers send "simple" cross-site requests (forms, text/plain, GET without headers) without a
     // CORS preflight; refusing them stops CSRF even if a cookie-based proxy ever fronts this service.
     useCSRFPrevention({ requestHeaders: [...CSRF_HEADERS] }),
-    // Static limits checked while parsing and validating, before any resolver (or LCIC call) runs.
-    EnvelopArmorPlugin({
-      maxTokens: { n: security.maxTokens },
-      maxDepth: { n: security.maxDepth, flattenFragments: true },
-      maxAliases: { n: security.maxAliases },
-      maxDirectives: { n: security.maxDirectives },
-      costLimit: { maxCost: security.maxCost },
-      blockFieldSuggestion: { enabled: true },
-    }) as Plugin,
+    requestLimits(security),
   ];
   if (!security.introspection) plugins.push(disableIntrospection());
   if (trusted) {
@@ -226,15 +218,6 @@ async function authenticateRequest(authenticator: Authenticator, header: string 
 function clientKeyOf(principal: Principal, req: IncomingMessage | undefined): string {
   if (principal.subject) return `sub:${principal.subject}`;
   return `ip:${req?.socket.remoteAddress ?? "unknown"}`;
-}
-
-/** Refuses `__schema` / `__type` (not `__typename`) during validation. */
-function disableIntrospection(): Plugin {
-  return {
-    onValidate({ addValidationRule }) {
-      addValidationRule(NoSchemaIntrospectionCustomRule);
-    },
-  };
 }
 
 /**

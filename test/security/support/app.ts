@@ -49,6 +49,8 @@ export async function startSecureApp(
   const config = loadConfig({
     HOST: "127.0.0.1",
     PORT: "0",
+    // Production mode requires it; the app itself is handed `db.url` directly.
+    DATABASE_URL: db.url,
     TOKEN_ENCRYPTION_KEY: options.shareWith?.config.tokenEncryptionKeys?.[0]?.toString("base64") ?? randomBytes(32).toString("base64"),
     ...env,
   });
