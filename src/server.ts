@@ -83,6 +83,12 @@ export function createServer(deps: ServerDeps): AppServer {
         getPersistedOperation: (id) => trusted.get(id) ?? null,
         extractPersistedOperationId: operationIdOf,
         allowArbitraryOperations: false,
+        // The plugin's defaults answer 200; these are client errors.
+        customErrors: {
+          persistedQueryOnly: { message: "Only trusted documents may run here: send documentId", extensions: { code: "PERSISTED_QUERY_ONLY", http: { status: 400 } } },
+          notFound: { message: "Unknown document id", extensions: { code: "PERSISTED_QUERY_NOT_FOUND", http: { status: 400 } } },
+          keyNotFound: { message: "Unknown document id", extensions: { code: "PERSISTED_QUERY_NOT_FOUND", http: { status: 400 } } },
+        },
       }),
     );
   }

@@ -62,14 +62,23 @@ export async function startSecureApp(
     },
   });
   const logger = createLogger({ level: "trace", destination });
-  const app = createApp({
-    config,
-    logger,
-    databaseUrl: db.url,
-    lcic: lcic.client,
-    tokenKeys: config.tokenEncryptionKeys!,
-    ...(options.authenticatorOptions ? { authenticator: createAuthenticator(config.auth, options.authenticatorOptions) } : {}),
-  });
+  let app: App;
+  try {
+    app = createApp({
+      config,
+      logger,
+      databaseUrl: db.url,
+      lcic: lcic.client,
+      tokenKeys: config.tokenEncryptionKeys!,
+      ...(options.authenticatorOptions ? { authenticator: createAuthenticator(config.auth, options.authenticatorOptions) } : {}),
+    });
+  } catch (error) {
+    if (owned) {
+      await lcic.close();
+      await db.close();
+    }
+    throw error;
+  }
   const { url } = await app.server.listen(0, "127.0.0.1");
   const endpoint = `${url}/graphql`;
   return {
