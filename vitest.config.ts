@@ -1,6 +1,9 @@
 import { createRequire } from "node:module";
 import { defineConfig } from "vitest/config";
 
+/** Tests that start several server processes and measure timing: they run alone, after the rest. */
+const SOLO = ["test/exactly-once/multi-process.test.ts"];
+
 export default defineConfig({
   resolve: {
     // One graphql for everything: Node resolves `graphql` (no "exports") to its CommonJS build, which
@@ -9,12 +12,21 @@ export default defineConfig({
     alias: [{ find: /^graphql$/, replacement: createRequire(import.meta.url).resolve("graphql") }],
   },
   test: {
-    include: ["test/**/*.test.ts"],
     // One PostgreSQL per run; every test file gets its own database cloned from a migrated template.
     globalSetup: ["test/support/global-setup.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    // Files are isolated (own database, own emulator, port 0), so they run in parallel.
-    fileParallelism: true,
+    projects: [
+      {
+        extends: true,
+        // Files are isolated (own database, own emulator, port 0), so they run in parallel.
+        test: { name: "suite", include: ["test/**/*.test.ts"], exclude: SOLO, fileParallelism: true, sequence: { groupOrder: 0 } },
+      },
+      {
+        extends: true,
+        // Three server processes on two cores: sharing the CPU with other files would skew its timing.
+        test: { name: "multi-process", include: SOLO, fileParallelism: false, sequence: { groupOrder: 1 } },
+      },
+    ],
   },
 });

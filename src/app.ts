@@ -1,3 +1,4 @@
+import type { Authenticator } from "./auth/jwt.js";
 import type { Config } from "./config.js";
 import { connectDatabase, type DatabaseHandle } from "./db/client.js";
 import { CircuitBreaker } from "./lcic/breaker.js";
@@ -5,7 +6,9 @@ import { createLcicClient, type LcicClient } from "./lcic/client.js";
 import { createPostgresPacer } from "./lcic/pacer.js";
 import { createResilientLcicClient, type ResilientLcicClient } from "./lcic/resilient.js";
 import { startReconciler, type Reconciler } from "./jobs/reconciler.js";
+import { RegistrationLimiter } from "./limits/registration-limiter.js";
 import type { Logger } from "./logger.js";
+import { loadTrustedDocuments } from "./security/trusted-documents.js";
 import { createServer, type AppServer } from "./server.js";
 import { UsersRepository } from "./users/repository.js";
 import { UsersService } from "./users/service.js";
@@ -23,6 +26,8 @@ export interface AppDeps {
   reconciler?: boolean | { intervalMs?: number; staleAfterMs?: number };
   /** Sees every SQL statement the app's pool sends (tests count queries). */
   onQuery?: (query: string) => void;
+  /** Overrides the authenticator built from config.auth (tests: short JWKS cooldowns). */
+  authenticator?: Authenticator;
 }
 
 export interface App {
@@ -34,7 +39,7 @@ export interface App {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Wires config → database → LCIC client → service → server. No I/O beyond opening the pool. */
+/** Wires config → database → LCIC client → service → server. No I/O beyond opening the pool (and reading TRUSTED_DOCUMENTS_FILE). */
 export function createApp(deps: AppDeps): App {
   const { config, logger } = deps;
   const db = connectDatabase(deps.databaseUrl, { poolSize: config.database.poolSize, ...(deps.onQuery ? { onQuery: deps.onQuery } : {}) });
@@ -63,14 +68,13 @@ export function createApp(deps: AppDeps): App {
     },
   });
   const users = new UsersService({
-    repository: new UsersRepository(db.db, db.sql),
+    repository: new UsersRepository(db.db, db.openSession),
     lcic,
     cipher: new TokenCipher(deps.tokenKeys),
     logger,
     sdkAppId: config.lcic.sdkAppId,
     sdkAppIds: config.lcic.sdkAppIds,
   });
-  const server = createServer({ db, users, logger, graphiql: !config.production, lcicCircuit: () => lcic.circuitState() });
   const reconcilerOptions = {
     intervalMs: config.reconciler.intervalMs,
     staleAfterMs: config.reconciler.staleAfterMs,
@@ -78,6 +82,19 @@ export function createApp(deps: AppDeps): App {
   };
   const reconcilerEnabled = deps.reconciler === undefined ? config.reconciler.enabled : deps.reconciler !== false;
   const reconciler = reconcilerEnabled ? startReconciler({ users, logger, ...reconcilerOptions }) : undefined;
+  const registrationLimiter = new RegistrationLimiter(db.db, { limit: config.security.registrationsPerMinute });
+  const trustedDocuments = config.security.trustedDocumentsFile ? loadTrustedDocuments(config.security.trustedDocumentsFile) : undefined;
+  const server = createServer({
+    db,
+    users,
+    logger,
+    auth: config.auth,
+    security: config.security,
+    registrationLimiter,
+    lcicCircuit: () => lcic.circuitState(),
+    ...(deps.authenticator ? { authenticator: deps.authenticator } : {}),
+    ...(trustedDocuments ? { trustedDocuments } : {}),
+  });
   return {
     server,
     db,

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { AuthConfigError, resolveAuthConfig, type AuthConfig } from "./auth/config.js";
 
 /**
  * Every environment variable the service reads, parsed once. A bad value stops start-up with a
@@ -70,7 +71,50 @@ const envSchema = z.object({
   RECONCILER_ENABLED: boolFlag(true),
   RECONCILER_INTERVAL_MS: intInRange(100, 3_600_000),
   RECONCILER_STALE_AFTER_MS: intInRange(100, 86_400_000),
+  // Hardening (see docs/security.md). AUTH_* variables are parsed by src/auth/config.ts.
+  CORS_ORIGINS: z.preprocess(
+    (v) => (typeof v === "string" && v.trim() !== "" ? v.split(",").map((s) => s.trim()).filter(Boolean) : undefined),
+    z
+      .array(
+        z.string().refine((o) => {
+          try {
+            const url = new URL(o);
+            return (url.protocol === "https:" || url.protocol === "http:") && url.origin === o.replace(/\/$/, "");
+          } catch {
+            return false;
+          }
+        }, { message: "each entry must be an origin such as https://app.example.com (scheme, host, optional port; no path, no *)" }),
+      )
+      .optional(),
+  ),
+  GRAPHQL_INTROSPECTION: z.preprocess(emptyAsUndefined, z.enum(["true", "false", "1", "0", "yes", "no"], { message: "must be true or false" }).optional()),
+  GRAPHIQL: z.preprocess(emptyAsUndefined, z.enum(["true", "false", "1", "0", "yes", "no"], { message: "must be true or false" }).optional()),
+  GRAPHQL_MAX_DEPTH: intInRange(1, 100),
+  GRAPHQL_MAX_ALIASES: intInRange(0, 1000),
+  GRAPHQL_MAX_DIRECTIVES: intInRange(0, 1000),
+  GRAPHQL_MAX_TOKENS: intInRange(10, 100_000),
+  GRAPHQL_MAX_COST: intInRange(1, 1_000_000),
+  GRAPHQL_MAX_BATCH: intInRange(0, 100),
+  MAX_BODY_BYTES: intInRange(1024, 10 * 1024 * 1024),
+  REGISTRATION_RATE_LIMIT_PER_MINUTE: intInRange(0, 1_000_000),
+  TRUSTED_DOCUMENTS_FILE: optionalString,
 });
+
+const asFlag = (value: string | undefined): boolean | undefined =>
+  value === undefined ? undefined : value === "true" || value === "1" || value === "yes";
+
+/** Defaults of the request limits; docs/security.md lists them too. */
+export const SECURITY_DEFAULTS = {
+  maxDepth: 8,
+  maxAliases: 10,
+  maxDirectives: 10,
+  maxTokens: 1000,
+  maxCost: 500,
+  maxBatch: 0,
+  maxBodyBytes: 64 * 1024,
+  // Half of LCIC's RegisterUser budget (20/s = 1200/min): one client cannot starve the others, and a roster import still runs at full pace.
+  registrationsPerMinute: 600,
+} as const;
 
 export interface Config {
   production: boolean;
@@ -110,6 +154,31 @@ export interface Config {
     /** A pending row is only touched once unchanged this long: longer than any LCIC call can take. */
     staleAfterMs: number;
   };
+  /** Who may call: AUTH_* variables (src/auth/config.ts). */
+  auth: AuthConfig;
+  security: SecurityConfig;
+}
+
+export interface SecurityConfig {
+  /** Origins allowed by CORS; empty: no cross-origin browser access at all. */
+  corsOrigins: string[];
+  /** Schema introspection (`__schema`, `__type`); default off in production. */
+  introspection: boolean;
+  /** GraphiQL at GET /graphql; default off in production. */
+  graphiql: boolean;
+  maxDepth: number;
+  maxAliases: number;
+  maxDirectives: number;
+  maxTokens: number;
+  maxCost: number;
+  /** Operations in one batched HTTP request; 0 turns batching off (a JSON array body is refused). */
+  maxBatch: number;
+  /** Largest request body accepted, in bytes; larger ones get 413 before being read. */
+  maxBodyBytes: number;
+  /** Registrations per client (JWT subject, else address) per minute, counted in PostgreSQL; 0 turns the limit off. */
+  registrationsPerMinute: number;
+  /** When set, only the operations listed in this file run (trusted documents). */
+  trustedDocumentsFile: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -121,11 +190,21 @@ export class ConfigError extends Error {
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = envSchema.safeParse(env);
+  // Authentication is resolved even when other variables are bad, so one run reports every problem.
+  const host = (typeof env.HOST === "string" && env.HOST.trim() !== "" ? env.HOST.trim() : undefined) ?? "127.0.0.1";
+  let auth: AuthConfig | undefined;
+  const authProblems: string[] = [];
+  try {
+    auth = resolveAuthConfig(env, { host });
+  } catch (error) {
+    if (!(error instanceof AuthConfigError)) throw error;
+    authProblems.push(...error.problems);
+  }
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
+    throw new ConfigError([...parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`), ...authProblems]);
   }
   const e = parsed.data;
-  const problems: string[] = [];
+  const problems: string[] = [...authProblems];
 
   const remote = e.TENCENTCLOUD_SECRET_ID !== undefined;
   if (remote && !e.TENCENTCLOUD_SECRET_KEY) {
@@ -163,7 +242,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (production && !e.TOKEN_ENCRYPTION_KEY) {
     problems.push("TOKEN_ENCRYPTION_KEY: required when NODE_ENV=production");
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0 || !auth) throw new ConfigError(problems);
 
   return {
     production,
@@ -188,6 +267,21 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       enabled: e.RECONCILER_ENABLED,
       intervalMs: e.RECONCILER_INTERVAL_MS ?? 15_000,
       staleAfterMs: e.RECONCILER_STALE_AFTER_MS ?? 60_000,
+    },
+    auth,
+    security: {
+      corsOrigins: (e.CORS_ORIGINS ?? []).map((o) => o.replace(/\/$/, "")),
+      introspection: asFlag(e.GRAPHQL_INTROSPECTION) ?? !production,
+      graphiql: asFlag(e.GRAPHIQL) ?? !production,
+      maxDepth: e.GRAPHQL_MAX_DEPTH ?? SECURITY_DEFAULTS.maxDepth,
+      maxAliases: e.GRAPHQL_MAX_ALIASES ?? SECURITY_DEFAULTS.maxAliases,
+      maxDirectives: e.GRAPHQL_MAX_DIRECTIVES ?? SECURITY_DEFAULTS.maxDirectives,
+      maxTokens: e.GRAPHQL_MAX_TOKENS ?? SECURITY_DEFAULTS.maxTokens,
+      maxCost: e.GRAPHQL_MAX_COST ?? SECURITY_DEFAULTS.maxCost,
+      maxBatch: e.GRAPHQL_MAX_BATCH ?? SECURITY_DEFAULTS.maxBatch,
+      maxBodyBytes: e.MAX_BODY_BYTES ?? SECURITY_DEFAULTS.maxBodyBytes,
+      registrationsPerMinute: e.REGISTRATION_RATE_LIMIT_PER_MINUTE ?? SECURITY_DEFAULTS.registrationsPerMinute,
+      trustedDocumentsFile: e.TRUSTED_DOCUMENTS_FILE,
     },
   };
 }

@@ -22,6 +22,12 @@ async function main() {
     throw error;
   }
   const logger = createLogger({ level: config.logLevel });
+  if (config.auth.mode === "none") {
+    logger.warn(
+      { host: config.host },
+      "AUTH_MODE=none: no authentication, every caller may register and read anyone (allowed only on loopback; set AUTH_MODE=jwt with AUTH_JWKS_URL or AUTH_JWT_SECRET to require tokens)",
+    );
+  }
   const cleanups: Array<() => Promise<void>> = [];
 
   // PostgreSQL: the configured one, or a real embedded server keeping its data under DATA_DIR.

@@ -1,19 +1,33 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
+import { usePersistedOperations } from "@graphql-yoga/plugin-persisted-operations";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
-import { createYoga, type YogaServerInstance } from "graphql-yoga";
+import { GraphQLError } from "graphql";
+import { createYoga, maskError, type Plugin, type YogaServerInstance } from "graphql-yoga";
+import type { AuthConfig } from "./auth/config.js";
+import { AuthenticationError, AuthenticationUnavailableError, createAuthenticator, type Authenticator, type Principal } from "./auth/jwt.js";
+import type { SecurityConfig } from "./config.js";
 import type { DatabaseHandle } from "./db/client.js";
+import type { RegistrationLimiter } from "./limits/registration-limiter.js";
 import type { Logger } from "./logger.js";
 import { buildSchema, type GraphQLContext } from "./schema/index.js";
+import { disableIntrospection, requestLimits } from "./security/request-limits.js";
+import { operationIdOf } from "./security/trusted-documents.js";
 import type { UsersService } from "./users/service.js";
 
 export interface ServerDeps {
   db: Pick<DatabaseHandle, "ping">;
   users: UsersService;
   logger: Logger;
-  /** GraphiQL and introspection; on unless production. */
-  graphiql?: boolean;
   /** Reported by /readyz for operators; LCIC being down does not make the service unready (reads still work). */
   lcicCircuit?: () => string;
+  auth: AuthConfig;
+  security: SecurityConfig;
+  registrationLimiter: RegistrationLimiter;
+  /** Defaults to one built from `auth`; tests may pass their own (e.g. with a short JWKS cooldown). */
+  authenticator?: Authenticator;
+  /** Operation id → document; when set, only these operations run. */
+  trustedDocuments?: ReadonlyMap<string, string>;
 }
 
 export interface AppServer {
@@ -23,6 +37,9 @@ export interface AppServer {
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes the sockets. */
   close(graceMs?: number): Promise<void>;
 }
+
+/** Headers a non-browser client (or a gateway) may send to show a request is not a CSRF "simple request". */
+export const CSRF_HEADERS = ["x-graphql-csrf", "graphql-preflight", "apollo-require-preflight", "x-apollo-operation-name"] as const;
 
 export const EXAMPLE_OPERATIONS = /* GraphQL */ `# Register a classroom user (safe to run twice: the same originId returns the same user).
 mutation Register {
@@ -50,18 +67,81 @@ query FindUser {
 `;
 
 export function createServer(deps: ServerDeps): AppServer {
-  const { logger } = deps;
-  const graphiql = deps.graphiql ?? true;
+  const { logger, security } = deps;
+  const authenticator = deps.authenticator ?? createAuthenticator(deps.auth);
+  const corsOrigins = new Set(security.corsOrigins);
+  const trusted = deps.trustedDocuments;
+
+  const plugins: Plugin[] = [
+    // Browsers send "simple" cross-site requests (forms, text/plain, GET without headers) without a
+    // CORS preflight; refusing them stops CSRF even if a cookie-based proxy ever fronts this service.
+    useCSRFPrevention({ requestHeaders: [...CSRF_HEADERS] }),
+    requestLimits(security),
+  ];
+  if (!security.introspection) plugins.push(disableIntrospection());
+  if (trusted) {
+    plugins.push(
+      usePersistedOperations({
+        getPersistedOperation: (id) => trusted.get(id) ?? null,
+        extractPersistedOperationId: operationIdOf,
+        allowArbitraryOperations: false,
+        // The plugin's defaults answer 200; these are client errors.
+        customErrors: {
+          persistedQueryOnly: { message: "Only trusted documents may run here: send documentId", extensions: { code: "PERSISTED_QUERY_ONLY", http: { status: 400 } } },
+          notFound: { message: "Unknown document id", extensions: { code: "PERSISTED_QUERY_NOT_FOUND", http: { status: 400 } } },
+          keyNotFound: { message: "Unknown document id", extensions: { code: "PERSISTED_QUERY_NOT_FOUND", http: { status: 400 } } },
+        },
+      }),
+    );
+  }
+
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
     schema: buildSchema(),
-    context: () => ({ users: deps.users }),
+    // Authenticate once per request, before execution; a refusal ends the request here.
+    context: async ({ request, req }) => {
+      const principal = await authenticateRequest(authenticator, request.headers.get("authorization"), logger);
+      return {
+        users: deps.users,
+        principal,
+        auth: deps.auth,
+        clientKey: clientKeyOf(principal, req as IncomingMessage | undefined),
+        registrationLimiter: deps.registrationLimiter,
+      };
+    },
     graphqlEndpoint: "/graphql",
     landingPage: false,
     // Served from our own dependency: yoga's default GraphiQL loads from a public CDN.
     renderGraphiQL,
-    graphiql: graphiql ? { title: "classroom-users", defaultQuery: EXAMPLE_OPERATIONS } : false,
+    graphiql: security.graphiql ? { title: "classroom-users", defaultQuery: EXAMPLE_OPERATIONS } : false,
     // Unexpected errors reach clients as "Unexpected error." only; the detail goes to the log.
-    maskedErrors: { isDev: false },
+    maskedErrors: {
+      isDev: false,
+      maskError: (error, message) => {
+        const masked = maskError(error, message, false);
+        if (masked !== error) {
+          const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
+          logger.error({ err: original, path: error instanceof GraphQLError ? error.path : undefined }, "unexpected error (masked for the client)");
+        }
+        return masked;
+      },
+    },
+    // Off unless configured: a batch multiplies everything a single request may cost.
+    batching: security.maxBatch > 0 ? { limit: security.maxBatch } : false,
+    cors:
+      corsOrigins.size === 0
+        ? false
+        : (request) => {
+            const origin = request.headers.get("origin");
+            if (!origin || !corsOrigins.has(origin)) return false;
+            return {
+              origin: [origin],
+              methods: ["GET", "POST"],
+              allowedHeaders: ["authorization", "content-type", ...CSRF_HEADERS],
+              credentials: false,
+              maxAge: 600,
+            };
+          },
+    plugins,
     logging: {
       debug: (...args) => logger.debug({ args: args.map(String) }, "yoga"),
       info: (...args) => logger.info({ args: args.map(String) }, "yoga"),
@@ -80,6 +160,8 @@ export function createServer(deps: ServerDeps): AppServer {
       );
       return;
     }
+    const refusal = bodyRefusal(req, security.maxBodyBytes);
+    if (refusal) return sendRefusal(res, refusal.status, refusal.message);
     inFlight.add(res);
     res.on("close", () => inFlight.delete(res));
     void yoga.requestListener(req, res);
@@ -115,5 +197,59 @@ export function createServer(deps: ServerDeps): AppServer {
 function sendJson(res: ServerResponse, status: number, body: unknown) {
   const payload = JSON.stringify(body);
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(payload), "cache-control": "no-store" });
+  res.end(payload);
+}
+
+async function authenticateRequest(authenticator: Authenticator, header: string | null, logger: Logger): Promise<Principal> {
+  let principal: Principal | null;
+  try {
+    principal = await authenticator.authenticate(header);
+  } catch (error) {
+    if (error instanceof AuthenticationError) {
+      // The reason and jose's explanation, never the token itself.
+      logger.info({ reason: error.message, cause: (error.cause as Error | undefined)?.message }, "request refused: not authenticated");
+      throw new GraphQLError(error.message, {
+        extensions: { code: "UNAUTHENTICATED", http: { status: 401, headers: { "www-authenticate": 'Bearer error="invalid_token"' } } },
+      });
+    }
+    if (error instanceof AuthenticationUnavailableError) {
+      logger.error({ cause: (error.cause as Error | undefined)?.message }, "authentication unavailable: key set could not be fetched");
+      throw new GraphQLError(error.message, { extensions: { code: "AUTH_UNAVAILABLE", http: { status: 503, headers: { "retry-after": "5" } } } });
+    }
+    throw error;
+  }
+  if (!principal) {
+    throw new GraphQLError("Authentication required", { extensions: { code: "UNAUTHENTICATED", http: { status: 401, headers: { "www-authenticate": "Bearer" } } } });
+  }
+  return principal;
+}
+
+/** The registration rate limit counts per JWT subject, else per network address. */
+function clientKeyOf(principal: Principal, req: IncomingMessage | undefined): string {
+  if (principal.subject) return `sub:${principal.subject}`;
+  return `ip:${req?.socket.remoteAddress ?? "unknown"}`;
+}
+
+/**
+ * Bodies are judged by their declared length before a byte is read: a request without
+ * Content-Length (chunked) is refused, so the declared length is an upper bound Node's parser enforces.
+ */
+function bodyRefusal(req: IncomingMessage, maxBytes: number): { status: number; message: string } | undefined {
+  const method = req.method ?? "GET";
+  if (method === "GET" || method === "HEAD" || method === "OPTIONS") return undefined;
+  const declared = req.headers["content-length"];
+  if (declared === undefined) {
+    return req.headers["transfer-encoding"] ? { status: 411, message: "Content-Length required" } : undefined;
+  }
+  if (!/^\d+$/.test(declared) || Number(declared) > maxBytes) {
+    return { status: 413, message: `Request body larger than ${maxBytes} bytes` };
+  }
+  return undefined;
+}
+
+function sendRefusal(res: ServerResponse, status: number, message: string) {
+  const payload = JSON.stringify({ errors: [{ message, extensions: { code: status === 413 ? "PAYLOAD_TOO_LARGE" : "LENGTH_REQUIRED" } }] });
+  // The unread body is not drained: closing the connection is cheaper than reading what was refused.
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(payload), connection: "close" });
   res.end(payload);
 }

@@ -8,6 +8,11 @@ export interface DatabaseHandle {
   db: Database;
   /** The underlying postgres.js pool, for health checks and shutdown. */
   sql: postgres.Sql;
+  /**
+   * A new single-connection client, for session state that must outlive one statement (the
+   * registration lock). The caller ends it. It reconnects by itself if its connection drops.
+   */
+  openSession(): postgres.Sql;
   /** `SELECT 1` with a short timeout: true while the database answers. */
   ping(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;
@@ -33,6 +38,12 @@ export function connectDatabase(url: string, options: ConnectOptions = {}): Data
   return {
     db,
     sql,
+    openSession: () =>
+      postgres(url, {
+        max: 1,
+        onnotice: () => {},
+        connection: { application_name: `${options.applicationName ?? "classroom-users"}:lock` },
+      }),
     async ping(timeoutMs = 1000) {
       let timer: NodeJS.Timeout | undefined;
       try {

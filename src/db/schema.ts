@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { bigint, boolean, check, index, integer, pgTable, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+import { bigint, boolean, check, index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
 
 /**
  * One row per (sdkAppId, originId): the LCIC user we registered or adopted for that key.
@@ -58,3 +58,18 @@ export const lcicRateLimits = pgTable("lcic_rate_limits", {
 });
 
 export type LcicRateLimitRow = typeof lcicRateLimits.$inferSelect;
+
+/**
+ * Fixed-window counters of registrations per client (JWT subject, else network address), shared by
+ * every replica so the per-client limit holds however requests are spread. Rows of past windows are
+ * only history; the limiter deletes old ones now and then.
+ */
+export const registrationRateLimits = pgTable(
+  "registration_rate_limits",
+  {
+    clientKey: text("client_key").notNull(),
+    windowStart: timestamp("window_start", { withTimezone: true }).notNull(),
+    count: integer("count").notNull().default(0),
+  },
+  (t) => [primaryKey({ name: "registration_rate_limits_pkey", columns: [t.clientKey, t.windowStart] }), index("registration_rate_limits_window_start_idx").on(t.windowStart)],
+);

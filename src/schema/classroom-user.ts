@@ -1,6 +1,7 @@
 import DataLoader from "dataloader";
 import type { ClassroomUserRow } from "../users/repository.js";
 import type { ClassroomUserReference, RegisterResult } from "../users/service.js";
+import { LcicRateLimitedError } from "../users/errors.js";
 import { LIMITS } from "../users/validation.js";
 import { builder, type GraphQLContext } from "./builder.js";
 import { LOOKUP_ERRORS, REGISTER_ERRORS } from "./errors.js";
@@ -42,6 +43,9 @@ builder.asEntity(ClassroomUser, {
   key: [builder.selection<{ userId: string }>("userId"), builder.selection<{ sdkAppId: number; originId: string }>("sdkAppId originId")],
   resolveReference: (ref, ctx) => referenceLoader(ctx).load(ref),
 });
+
+/** `code` of the LcicRateLimitedError a client gets for exceeding its own registration budget. */
+export const CLIENT_RATE_LIMITED = "Client.RateLimited";
 
 const RegisterSuccess = builder.objectRef<RegisterResult>("RegisterClassroomUserSuccess").implement({
   description: "The user is registered in LCIC and stored here; use `token` to enter a classroom as them.",
@@ -101,7 +105,13 @@ builder.mutationType({
         "Registers a user in LCIC (RegisterUser) and stores it, or returns the user already registered for the originId. Every failure is a typed member of the result union.",
       args: { input: t.arg({ type: RegisterInput, required: true }) },
       errors: { types: [...REGISTER_ERRORS], union: { name: "RegisterClassroomUserResult", description: "The registered user, or why not." } },
-      resolve: (_root, args, ctx) => ctx.users.register(args.input),
+      // Checked before the resolver: a refused caller reaches neither LCIC nor the database.
+      authScopes: (_root, args) => ({ register: { originId: args.input.originId ?? undefined } }),
+      resolve: async (_root, args, ctx) => {
+        const budget = await ctx.registrationLimiter.consume(ctx.clientKey);
+        if (!budget.allowed) throw new LcicRateLimitedError(CLIENT_RATE_LIMITED, budget.retryAfterMs);
+        return ctx.users.register(args.input);
+      },
     }),
   }),
 });
@@ -118,6 +128,15 @@ builder.queryType({
         sdkAppId: t.arg.int({ description: "LCIC application for `originId` lookups; defaults to LCIC_SDK_APP_ID." }),
       },
       errors: { types: [...LOOKUP_ERRORS], union: { name: "ClassroomUserResult", description: "The user, or why not." } },
+      authScopes: async (_root, args, ctx) => {
+        if (ctx.principal.scopes.has(ctx.auth.scopes.read)) return true;
+        if (args.userId == null) return { read: { originId: args.originId ?? undefined } };
+        // Whose user a userId names is known only from the stored row (read-only: no LCIC call, no
+        // write); an unknown userId is refused like someone else's, so existence is not revealed.
+        const userId = String(args.userId);
+        const storedOriginId = await ctx.users.storedOriginIdOf(userId);
+        return { read: { userId, ...(args.originId != null ? { originId: args.originId } : {}), ...(storedOriginId !== undefined ? { storedOriginId } : {}) } };
+      },
       resolve: (_root, args, ctx) =>
         ctx.users.find({ userId: args.userId == null ? args.userId : String(args.userId), originId: args.originId, sdkAppId: args.sdkAppId }),
     }),

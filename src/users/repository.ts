@@ -41,18 +41,17 @@ export class UsersRepository {
 
   constructor(
     private readonly db: Database,
-    /** The pool itself, for the reserved connections that hold advisory locks. */
-    private readonly pool: postgres.Sql,
+    /** Opens the dedicated connection that holds one registration lock (DatabaseHandle.openSession). */
+    private readonly openSession: () => postgres.Sql,
     options: {
       /**
-       * Most pool connections reserved for registration locks at once; the rest stay free for the
-       * lock holders' own queries. Default: half the pool (at least 1).
+       * Most lock connections open at once, beside the pool (each registration in flight holds one).
+       * Default 10: LCIC's pace (20 a second) keeps few registrations in flight.
        */
       maxLockConnections?: number;
     } = {},
   ) {
-    const poolSize = (pool as unknown as { options?: { max?: number } }).options?.max ?? 10;
-    this.lockConnections = new Gate(Math.max(1, options.maxLockConnections ?? Math.floor(poolSize / 2)));
+    this.lockConnections = new Gate(Math.max(1, options.maxLockConnections ?? 10));
     this.byUserId = db
       .select()
       .from(classroomUsers)
@@ -227,11 +226,10 @@ export class UsersRepository {
     const lockKey = `${key.sdkAppId}:${key.originId}`;
     const wait = options.wait !== false;
     const deadline = Date.now() + Math.max(0, options.timeoutMs);
-    // In-process gates first, so waiting never pins pool connections: requests of this process for the
-    // same key queue in memory (one connection per key waits in PostgreSQL, for other replicas), and
-    // at most `maxLockConnections` connections are reserved for locks at once. Without them, as many
-    // concurrent registrations as the pool has connections reserve them all, and the lock holders'
-    // own queries then wait for a free connection forever (a deadlock seen with 20 parallel calls).
+    // In-process gates first, so waiting costs no connection: requests of this process for the same
+    // key queue in memory (one connection per key waits in PostgreSQL, for other replicas), and at
+    // most `maxLockConnections` lock connections are open at once, bounding what a burst of
+    // registrations adds to the server's connection count.
     const keyGate = this.keyGates.enter(lockKey);
     try {
       if (!(wait ? await keyGate.acquire(deadline - Date.now()) : keyGate.tryAcquire())) {
@@ -257,39 +255,28 @@ export class UsersRepository {
   }
 
   /**
-   * The PostgreSQL side: a session advisory lock on a reserved connection, held while `fn` runs.
+   * The PostgreSQL side: a session advisory lock on a connection of its own, held while `fn` runs and
+   * released by PostgreSQL with the session if the process dies.
    *
-   * postgres.js 3.4 never settles a query sent on a reserved connection after that connection
-   * dropped: it throws an uncaught TypeError from a timer instead (socket is null). So the unlock
-   * after a lost connection hung the request forever, kept the key's in-process gate, and could crash
-   * the process. We therefore watch the connection (its internal `onclose` hook, which `sql.begin`
-   * uses the same way) and neither send anything more on it nor release it once it closed:
-   * PostgreSQL released the lock with the session. `fn` is let finish; its writes went through the pool, so its outcome stands.
+   * Its own single-connection client, not a reserved pool connection: postgres.js never settles a
+   * statement sent on a reserved connection (or in `sql.begin`) after that connection dropped, which
+   * hung the unlock forever. A client reconnects instead: an unlock after a drop meets a new session
+   * (nothing to unlock) or fails, and either way settles. `fn`'s writes go through the pool and
+   * commit on their own, so once the lock was taken, `fn`'s outcome stands even if the lock's
+   * connection is lost meanwhile. One connection set-up per registration is small beside an LCIC call.
    */
   private async withAdvisoryLock<T>(lockKey: string, wait: boolean, deadline: number, fn: () => Promise<T>): Promise<T | undefined> {
-    const conn = await this.pool.reserve();
-    let closed = false;
-    const watch = {
-      // Called with postgres.js's internal connection when the statement is sent.
-      onexecute: (connection: { onclose?: () => void }) => {
-        connection.onclose = () => {
-          closed = true;
-        };
-        return true;
-      },
-    };
+    const session = this.openSession();
     let locked = false;
     try {
-      // A statement without parameters: postgres.js only calls onexecute when no describe comes first.
-      await conn.unsafe("select 1", [], watch as postgres.UnsafeQueryOptions);
       // Advisory locks are PostgreSQL functions that Drizzle's builder cannot express.
       if (!wait) {
-        const [row] = await conn<{ ok: boolean }[]>`select pg_try_advisory_lock(${LOCK_NAMESPACE}, hashtext(${lockKey})) as ok`;
+        const [row] = await session<{ ok: boolean }[]>`select pg_try_advisory_lock(${LOCK_NAMESPACE}, hashtext(${lockKey})) as ok`;
         if (!row?.ok) return undefined;
       } else {
         try {
-          await conn`select set_config('lock_timeout', ${`${Math.max(1, Math.round(deadline - Date.now()))}ms`}, false)`;
-          await conn`select pg_advisory_lock(${LOCK_NAMESPACE}, hashtext(${lockKey}))`;
+          await session`select set_config('lock_timeout', ${`${Math.max(1, Math.round(deadline - Date.now()))}ms`}, false)`;
+          await session`select pg_advisory_lock(${LOCK_NAMESPACE}, hashtext(${lockKey}))`;
         } catch (error) {
           if ((error as { code?: string }).code === "55P03") throw new LockTimeoutError("timed out waiting for the registration lock");
           throw error;
@@ -298,17 +285,10 @@ export class UsersRepository {
       locked = true;
       return await fn();
     } finally {
-      try {
-        if (!closed) {
-          if (locked) await conn`select pg_advisory_unlock(${LOCK_NAMESPACE}, hashtext(${lockKey}))`;
-          if (wait) await conn`select set_config('lock_timeout', '0', false)`;
-        }
-      } catch {
-        // The connection broke while unlocking: its session, and so the lock, is gone.
-      }
-      // Releasing a closed connection would put it back among the open ones, socket-less, for the next
-      // query to hang on; postgres.js already moved it to its closed queue, to reconnect when needed.
-      if (!closed) conn.release();
+      // Ending the session releases the lock; unlock first anyway so the release does not wait for
+      // the connection's teardown. Either may fail if the connection dropped: the lock went with it.
+      if (locked) await session`select pg_advisory_unlock(${LOCK_NAMESPACE}, hashtext(${lockKey}))`.catch(() => undefined);
+      await session.end({ timeout: 1 }).catch(() => undefined);
     }
   }
 }

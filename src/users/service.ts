@@ -11,7 +11,7 @@ import {
 } from "./errors.js";
 import { LockTimeoutError, type ClassroomUserRow, type UsersRepository } from "./repository.js";
 import { isTokenFresh, tokenExpiry, type TokenCipher } from "./tokens.js";
-import { parseLookup, parseRegisterInput } from "./validation.js";
+import { LIMITS, parseLookup, parseRegisterInput } from "./validation.js";
 
 export type OnExisting = "RETURN_EXISTING" | "FAIL";
 
@@ -247,6 +247,15 @@ export class UsersService {
 
   async listStalePending(olderThanMs: number, limit: number): Promise<ClassroomUserRow[]> {
     return this.deps.repository.listStalePending(new Date(this.now().getTime() - olderThanMs), limit);
+  }
+
+  /**
+   * The originId stored for a userId, from PostgreSQL only (never LCIC, never a write): what the
+   * authorization of a lookup by userId compares with the caller before anything else happens.
+   */
+  async storedOriginIdOf(userId: string): Promise<string | undefined> {
+    if (userId.length === 0 || userId.length > LIMITS.userId) return undefined;
+    return (await this.deps.repository.findByUserId(userId))?.originId;
   }
 
   /** `classroomUser`: by userId or by originId; from PostgreSQL, else from LCIC (then stored). */

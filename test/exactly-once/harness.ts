@@ -43,7 +43,7 @@ export async function startServiceHarness(options: {
       maxQueueMs: options.maxQueueMs ?? 5_000,
     },
   );
-  const repository = new UsersRepository(db.db, db.sql);
+  const repository = new UsersRepository(db.db, db.openSession);
   const users = new UsersService({
     repository,
     lcic,

@@ -17,8 +17,8 @@ describe("registration lock", () => {
     closeDb = database.close;
     a = connectDatabase(database.url, { poolSize: 4, applicationName: "replica-a" });
     b = connectDatabase(database.url, { poolSize: 4, applicationName: "replica-b" });
-    repoA = new UsersRepository(a.db, a.sql);
-    repoB = new UsersRepository(b.db, b.sql);
+    repoA = new UsersRepository(a.db, a.openSession);
+    repoB = new UsersRepository(b.db, b.openSession);
   });
   afterAll(async () => {
     await a?.close();
@@ -88,7 +88,7 @@ describe("registration lock", () => {
   it("is released when the holder's process dies (its connection is dropped)", async () => {
     const holder = await hold(repoA);
     // Kill replica A's backends, as PostgreSQL does when the process holding them is SIGKILLed.
-    await b.sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'replica-a' and datname = current_database()`;
+    await b.sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name like 'replica-a%' and datname = current_database()`;
     expect(await repoB.withRegistrationLock(key, { timeoutMs: 2_000 }, async () => "ran")).toBe("ran");
     holder.release();
     expect(await holder.done).toBe("held"); // the holder's work finishes; nothing hangs

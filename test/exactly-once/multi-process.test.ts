@@ -116,6 +116,7 @@ describe("exactly-once registration across three server processes", () => {
       RECONCILER_STALE_AFTER_MS: String(RECONCILER_STALE_AFTER_MS),
       TOKEN_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
       AUTH_MODE: "none",
+      REGISTRATION_RATE_LIMIT_PER_MINUTE: "0",
       HOST: "127.0.0.1",
       LOG_LEVEL: "info",
       DATA_DIR: dataDir,
