@@ -1,3 +1,4 @@
+import postgres from "postgres";
 import type { Config } from "./config.js";
 import { connectDatabase, type DatabaseHandle } from "./db/client.js";
 import { createLcicClient, type LcicClient } from "./lcic/client.js";
@@ -41,8 +42,16 @@ export function createApp(deps: AppDeps): App {
       timeoutMs: config.lcic.timeoutMs,
       ...(config.lcic.region ? { region: config.lcic.region } : {}),
     });
+  // Registration locks get their own pool. A lock holder keeps its connection while its own queries
+  // run on the main pool; sharing one pool, as many concurrent registrations as connections would
+  // hold every connection and wait forever for one more.
+  const lockPool = postgres(deps.databaseUrl, {
+    max: config.database.poolSize,
+    onnotice: () => {},
+    connection: { application_name: "classroom-users-locks" },
+  });
   const users = new UsersService({
-    repository: new UsersRepository(db.db, db.sql),
+    repository: new UsersRepository(db.db, lockPool),
     lcic,
     cipher: new TokenCipher(deps.tokenKeys),
     logger,
@@ -57,7 +66,7 @@ export function createApp(deps: AppDeps): App {
     lcic,
     async close(graceMs) {
       await server.close(graceMs);
-      await db.close();
+      await Promise.all([db.close(), lockPool.end({ timeout: 5 })]);
     },
   };
 }
