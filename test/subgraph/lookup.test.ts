@@ -37,6 +37,7 @@ describe("exactly one of userId or originId", () => {
     expect((await find(server, { userId: "u".repeat(65) })).__typename).toBe("ValidationError");
     expect((await find(server, { originId: "a\u0000b" })).__typename).toBe("ValidationError");
     expect((await find(server, { originId: "" })).__typename).toBe("ValidationError");
+    expect((await find(server, { originId: "a\ud800" })).__typename).toBe("ValidationError");
     expect(lcicReads()).toBe(0);
   });
 

@@ -26,6 +26,8 @@ describe("1. validation comes first", () => {
     ["avatar ftp", { originId: "v1", avatar: "ftp://example.com/a.png" }, [["input", "avatar"]]],
     ["control character in name", { originId: "v1", name: "Ada\u0007" }, [["input", "name"]]],
     ["bidi override in originId", { originId: "a\u202Eb" }, [["input", "originId"]]],
+    ["lone surrogate in originId", { originId: "s\ud800" }, [["input", "originId"]]],
+    ["lone surrogate in name", { originId: "v1", name: "Ada\udc00" }, [["input", "name"]]],
     ["newline in avatar", { originId: "v1", avatar: "https://example.com/\n.png" }, [["input", "avatar"]]],
   ])("%s: ValidationError naming the field, nothing called or stored", async (_label, input, paths) => {
     const r = await register(server, input);
@@ -50,6 +52,14 @@ describe("1. validation comes first", () => {
   it("validates before checking the sdkAppId", async () => {
     const r = await register(server, { sdkAppId: 999, name: "x".repeat(65) });
     expect(r.__typename).toBe("ValidationError");
+  });
+
+  it("stores non-ASCII text exactly as given (and finds it again)", async () => {
+    const r = await register(server, { originId: "学生-😀-42", name: "Zoë 李 😀" });
+    expect(r).toMatchObject({ created: true, user: { originId: "学生-😀-42", name: "Zoë 李 😀" } });
+    expect(await server.rows()).toEqual([expect.objectContaining({ origin_id: "学生-😀-42", name: "Zoë 李 😀" })]);
+    expect(server.emulator.users()[0]).toMatchObject({ originId: "学生-😀-42", name: "Zoë 李 😀" });
+    expect((await register(server, { originId: "学生-😀-42" })).created).toBe(false);
   });
 
   it("accepts the limits exactly", async () => {
