@@ -78,7 +78,7 @@ export class UsersService {
 
     // Fast path without any lock: the user is already registered.
     const stored = await this.deps.repository.findByOriginId(sdkAppId, originId);
-    if (stored?.status === "registered") return this.returnExisting(stored, onExisting);
+    if (stored?.status === "registered") return this.returnExisting(stored, onExisting, fields);
 
     await this.deps.repository.ensurePending({ sdkAppId, originId, ...fields, originIdGenerated: generated });
     const result = await this.withLock({ sdkAppId, originId }, async () => {
@@ -87,14 +87,19 @@ export class UsersService {
         // Removed by a concurrent FAIL-mode request that found the originId taken in LCIC.
         throw new OriginIdExistsError(originId, undefined);
       }
-      if (row.status === "registered") return this.returnExisting(row, onExisting, true);
+      if (row.status === "registered") return this.returnExisting(row, onExisting, fields, true);
       return this.registerPending(row, fields, onExisting);
     });
     return result!;
   }
 
   /** A stored user: FAIL refuses, RETURN_EXISTING hands out a token valid for at least another hour. */
-  private async returnExisting(row: ClassroomUserRow, onExisting: OnExisting, locked = false): Promise<RegisterResult> {
+  private async returnExisting(
+    row: ClassroomUserRow,
+    onExisting: OnExisting,
+    fields: { name: string | null; avatar: string | null },
+    locked = false,
+  ): Promise<RegisterResult> {
     if (onExisting === "FAIL") throw new OriginIdExistsError(row.originId, row.userId ?? undefined);
     const token = this.readToken(row);
     if (token && isTokenFresh(row.tokenExpiresAt, this.now())) {
@@ -107,7 +112,17 @@ export class UsersService {
       if (currentToken && isTokenFresh(current.tokenExpiresAt, this.now())) {
         return { user: current, token: currentToken, tokenExpiresAt: current.tokenExpiresAt!, requestId: current.lcicRequestId ?? undefined, created: false };
       }
-      const login = await this.callLcic(() => this.deps.lcic.loginUser(current.userId!), { userId: current.userId!, sdkAppId: current.sdkAppId });
+      let login: LcicToken;
+      try {
+        login = await this.callLcic(() => this.deps.lcic.loginUser(current.userId!), { userId: current.userId!, sdkAppId: current.sdkAppId });
+      } catch (error) {
+        if (!(error instanceof ClassroomUserNotFoundError)) throw error;
+        // Deleted in LCIC since we stored it: the originId is free there again, so register it anew
+        // (under this key's lock, from a pending row, like any new registration).
+        this.deps.logger.warn({ sdkAppId: current.sdkAppId, userId: current.userId }, "stored user no longer exists in LCIC; registering the originId again");
+        const pending = await this.deps.repository.resetToPending(current.id);
+        return this.registerPending(pending, { name: fields.name ?? current.name, avatar: fields.avatar ?? current.avatar }, onExisting);
+      }
       const updated = await this.storeToken(current, login);
       return { user: updated, token: login.token, tokenExpiresAt: updated.tokenExpiresAt!, requestId: login.requestId, created: false };
     };

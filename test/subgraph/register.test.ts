@@ -194,6 +194,22 @@ describe("3. a user already stored", () => {
     expect(Date.parse(r.tokenExpiresAt)).toBeGreaterThan(Date.now() + 6 * DAY);
   });
 
+  it("RETURN_EXISTING for a stored user since deleted in LCIC (token due for refresh): registers the originId anew", async () => {
+    const first = await register(server, { originId: "deleted", name: "Kept Name" });
+    await server.lcic.client.deleteUser(first.user.userId);
+    await server.db.sql`update classroom_users set token_expires_at = now() + interval '10 minutes'`;
+    server.emulator.resetCounters();
+    const r = await register(server, { originId: "deleted" });
+    expect(r).toMatchObject({ __typename: "RegisterClassroomUserSuccess", created: true, user: { originId: "deleted", name: "Kept Name" } });
+    expect(r.user.userId).not.toBe(first.user.userId);
+    expect(server.emulator.counters().LoginUser.calls).toBe(1);
+    expect(server.emulator.counters().RegisterUser.calls).toBe(1);
+    expect(server.emulator.users()).toEqual([expect.objectContaining({ userId: r.user.userId, originId: "deleted", name: "Kept Name" })]);
+    const rows = await server.rows();
+    expect(rows).toEqual([expect.objectContaining({ user_id: r.user.userId, status: "registered", lcic_request_id: r.requestId })]);
+    expect(rows[0]!.token_ciphertext).not.toContain(r.token);
+  });
+
   it("FAIL: OriginIdExistsError with the stored userId; nothing changes", async () => {
     const first = await register(server, { originId: "taken", name: "Owner" });
     const [before] = await server.rows();
