@@ -4,6 +4,7 @@
  * SDK, and a `gql()` that speaks HTTP to it.
  */
 import { randomBytes } from "node:crypto";
+import { Writable } from "node:stream";
 import { createApp, type App } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
@@ -26,6 +27,8 @@ export interface TestServer {
   lcic: TestLcic;
   emulator: TestLcic["emulator"];
   db: Awaited<ReturnType<typeof createTestDatabase>>;
+  /** Log lines captured when `logLevel` was given. */
+  logs: string[];
   gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<T>>;
   /** Raw POST /graphql with any body: for malformed requests. */
   post(body: string, headers?: Record<string, string>): Promise<Response>;
@@ -42,13 +45,24 @@ export interface TestServerOptions {
   credentials?: { secretId?: string; secretKey?: string };
   /** Overrides the database URL the server uses (the test database is still created). */
   databaseUrl?: string;
+  /** Capture the service's log lines (JSON) at this level into `logs`. Default: silent. */
+  logLevel?: string;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const lcic = await startTestLcic({ sdkAppIds: [APP], ...options.emulatorOptions });
   const db = await createTestDatabase();
   const config = loadConfig({ LCIC_SDK_APP_ID: String(APP), LOG_LEVEL: "silent", DATABASE_POOL_SIZE: "5", ...options.configEnv });
-  const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
+  const logs: string[] = [];
+  const capture = new Writable({
+    write(chunk, _encoding, done) {
+      logs.push(...String(chunk).split("\n").filter(Boolean));
+      done();
+    },
+  });
+  const logger = options.logLevel
+    ? createLogger({ level: options.logLevel, destination: capture })
+    : createLogger({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
   const app = createApp({
     config,
     logger,
@@ -73,6 +87,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     lcic,
     emulator: lcic.emulator,
     db,
+    logs,
     post,
     async gql(query, variables) {
       const res = await post(JSON.stringify({ query, variables }));
