@@ -108,6 +108,41 @@ describe("registerClassroomUser: LCIC unavailable", () => {
   });
 });
 
+describe("registerClassroomUser: LCIC too slow (LCIC_TIMEOUT_MS)", () => {
+  it("Network.Timeout → LcicUnavailableError; LCIC creates the user late; the retry adopts it as ours, exactly once", async () => {
+    const slow = await startTestServer({ configEnv: { LCIC_TIMEOUT_MS: "200" } });
+    try {
+      slow.emulator.injectFault({ mode: "latency", ms: 600, action: "RegisterUser" });
+      const r = await register(slow, { originId: "slow", name: "Slow" });
+      expect(r).toMatchObject({ __typename: "LcicUnavailableError", code: "Network.Timeout", requestId: null });
+      expect(await slow.rows()).toEqual([expect.objectContaining({ status: "pending", user_id: null, last_error: "Network.Timeout", attempts: 1 })]);
+      // LCIC finishes the slow call after we gave up.
+      await expect.poll(() => slow.emulator.users().length, { timeout: 3000 }).toBe(1);
+      const retry = await register(slow, { originId: "slow", name: "Slow" });
+      expect(retry).toMatchObject({ __typename: "RegisterClassroomUserSuccess", created: true, user: { userId: slow.emulator.users()[0]!.userId, name: "Slow" } });
+      expect(slow.emulator.counters().RegisterUser.calls).toBe(1);
+      expect(slow.emulator.users()).toHaveLength(1);
+      expect(await slow.rows()).toEqual([expect.objectContaining({ status: "registered", user_id: retry.user.userId, last_error: null })]);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it("a lookup completes a pending registration that LCIC did make", async () => {
+    server.emulator.injectFault({ mode: "applyThenDrop", action: "RegisterUser" });
+    server.emulator.injectFault({ mode: "drop", action: "LoginOriginId" });
+    const r = await register(server, { originId: "half", name: "Half" });
+    expect(r.__typename).toBe("LcicUnavailableError");
+    expect(await server.rows()).toEqual([expect.objectContaining({ status: "pending", user_id: null })]);
+    const f = await find(server, { originId: "half" });
+    expect(f).toMatchObject({ __typename: "ClassroomUser", originId: "half", name: "Half", userId: server.emulator.users()[0]!.userId });
+    expect(await server.rows()).toEqual([expect.objectContaining({ status: "registered", user_id: f.userId })]);
+    server.emulator.resetCounters();
+    expect(await register(server, { originId: "half" })).toMatchObject({ created: false, user: { userId: f.userId } });
+    expect(server.emulator.counters().RegisterUser.calls).toBe(0);
+  });
+});
+
 describe("classroomUser: LCIC failures during a lookup", () => {
   it("DescribeUser InternalError → LcicUnavailableError with requestId; nothing stored", async () => {
     const outside = await server.lcic.client.registerUser({ sdkAppId: APP, originId: "look-1" });
