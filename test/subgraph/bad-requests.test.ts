@@ -36,6 +36,22 @@ describe("malformed HTTP bodies", () => {
     await expectGraphQLError(await server.post(body));
   });
 
+  it("a 30 MB body → 413, not read into a registration", async () => {
+    const res = await server.post(JSON.stringify({ query: REGISTER, variables: { input: { name: "x".repeat(30_000_000) } } }));
+    expect(res.status).toBe(413);
+    await res.text();
+  });
+
+  it("garbage multipart → 400; PUT → 405; variables an array → 400", async () => {
+    const multipart = await fetch(server.graphqlUrl, { method: "POST", headers: { "content-type": "multipart/form-data; boundary=xyz" }, body: "garbage" });
+    expect(multipart.status).toBe(400);
+    await multipart.text();
+    const put = await fetch(server.graphqlUrl, { method: "PUT", body: "{}" });
+    expect(put.status).toBe(405);
+    await put.text();
+    await expectGraphQLError(await server.post('{"query":"{__typename}","variables":[[[]]]}'));
+  });
+
   it("a syntax error in the document → GraphQL error", async () => {
     await expectGraphQLError(await server.post(JSON.stringify({ query: "mutation { registerClassroomUser(input: {" })), /Syntax Error/);
   });
