@@ -2,6 +2,7 @@
 // PORT, then register and look up over HTTP, SIGTERM, and a second start that still has the data.
 import { spawn, type ChildProcess } from "node:child_process";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, expect, it } from "vitest";
@@ -24,7 +25,7 @@ interface Started {
   exited: Promise<number | null>;
 }
 
-async function start(port: number): Promise<Started> {
+function spawnMain(port: number) {
   const env: Record<string, string> = {};
   // Only what a shell would have: no LCIC, database or key settings leak in from the test run.
   for (const key of ["PATH", "HOME", "LANG", "TMPDIR"]) if (process.env[key]) env[key] = process.env[key]!;
@@ -38,10 +39,16 @@ async function start(port: number): Promise<Started> {
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return { child, output: () => out, exited };
+}
+
+async function start(port: number): Promise<Started> {
+  const { child, output, exited } = spawnMain(port);
+  const out = () => output();
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "ready" log line within 15 s:\n${out}`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`no "ready" log line within 15 s:\n${out()}`)), 15_000);
     const check = () => {
-      if (/classroom-users ready/.test(out)) {
+      if (/classroom-users ready/.test(out())) {
         clearTimeout(timer);
         resolve();
       }
@@ -49,10 +56,10 @@ async function start(port: number): Promise<Started> {
     child.stdout!.on("data", check);
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`exited with ${code} before ready:\n${out}`));
+      reject(new Error(`exited with ${code} before ready:\n${out()}`));
     });
   });
-  return { child, url: `http://127.0.0.1:${port}`, output: () => out, exited };
+  return { child, url: `http://127.0.0.1:${port}`, output, exited };
 }
 
 async function gql(url: string, query: string, variables?: Record<string, unknown>) {
@@ -96,5 +103,39 @@ it("starts with no configuration, serves, stops cleanly on SIGTERM and keeps its
   } finally {
     second.child.kill("SIGTERM");
     expect(await second.exited).toBe(0);
+  }
+});
+
+it("a busy port: exits 1 naming the address, and the data directory stays usable", { timeout: 30_000 }, async () => {
+  const blocker = net.createServer();
+  const port = await freePort();
+  await new Promise<void>((resolve) => blocker.listen(port, "127.0.0.1", resolve));
+  try {
+    const failed = spawnMain(port);
+    expect(await failed.exited).toBe(1);
+    expect(failed.output()).toMatch(/failed to start: listen EADDRINUSE.*127\.0\.0\.1:\d+/);
+  } finally {
+    await new Promise((resolve) => blocker.close(resolve));
+  }
+  const next = await start(await freePort());
+  try {
+    expect((await gql(next.url, FIND, { originId: "zero-1" })).classroomUser).toMatchObject({ __typename: "ClassroomUser", originId: "zero-1" });
+  } finally {
+    next.child.kill("SIGTERM");
+    expect(await next.exited).toBe(0);
+  }
+});
+
+it("a second instance on the same DATA_DIR exits 1 and says why", { timeout: 30_000 }, async () => {
+  const first = await start(await freePort());
+  try {
+    const second = spawnMain(await freePort());
+    expect(await second.exited).toBe(1);
+    expect(second.output()).toMatch(/could not start the embedded PostgreSQL in .*: it is already running there/);
+    // The first one is unharmed.
+    expect((await gql(first.url, FIND, { originId: "zero-1" })).classroomUser.__typename).toBe("ClassroomUser");
+  } finally {
+    first.child.kill("SIGTERM");
+    expect(await first.exited).toBe(0);
   }
 });
