@@ -45,13 +45,18 @@ export interface TestServerOptions {
   credentials?: { secretId?: string; secretKey?: string };
   /** Overrides the database URL the server uses (the test database is still created). */
   databaseUrl?: string;
+  /** Token encryption keys; default one random 32-byte key. */
+  tokenKeys?: Buffer[];
+  /** Another replica: share that server's database and emulator (closed by that server, not this one). */
+  shareWith?: TestServer;
   /** Capture the service's log lines (JSON) at this level into `logs`. Default: silent. */
   logLevel?: string;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const lcic = await startTestLcic({ sdkAppIds: [APP], ...options.emulatorOptions });
-  const db = await createTestDatabase();
+  const shared = options.shareWith;
+  const lcic = shared ? shared.lcic : await startTestLcic({ sdkAppIds: [APP], ...options.emulatorOptions });
+  const db = shared ? shared.db : await createTestDatabase();
   const config = loadConfig({ LCIC_SDK_APP_ID: String(APP), LOG_LEVEL: "silent", DATABASE_POOL_SIZE: "5", ...options.configEnv });
   const logs: string[] = [];
   const capture = new Writable({
@@ -72,7 +77,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       secretId: options.credentials?.secretId ?? lcic.emulator.credentials.secretId,
       secretKey: options.credentials?.secretKey ?? lcic.emulator.credentials.secretKey,
     },
-    tokenKeys: [randomBytes(32)],
+    tokenKeys: options.tokenKeys ?? [randomBytes(32)],
   });
   const { url } = await app.server.listen(0, "127.0.0.1");
   const graphqlUrl = `${url}/graphql`;
@@ -99,6 +104,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     },
     async close() {
       await app.close(1000);
+      if (shared) return;
       await db.close();
       await lcic.close();
     },
