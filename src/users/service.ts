@@ -80,12 +80,15 @@ export class UsersService {
     const stored = await this.deps.repository.findByOriginId(sdkAppId, originId);
     if (stored?.status === "registered") return this.returnExisting(stored, onExisting, fields);
 
-    await this.deps.repository.ensurePending({ sdkAppId, originId, ...fields, originIdGenerated: generated });
+    const pending = { sdkAppId, originId, ...fields, originIdGenerated: generated };
+    await this.deps.repository.ensurePending(pending);
     const result = await this.withLock({ sdkAppId, originId }, async () => {
-      const row = await this.deps.repository.findByOriginId(sdkAppId, originId);
+      let row = await this.deps.repository.findByOriginId(sdkAppId, originId);
       if (!row) {
-        // Removed by a concurrent FAIL-mode request that found the originId taken in LCIC.
-        throw new OriginIdExistsError(originId, undefined);
+        // Removed by a concurrent FAIL-mode request that found the originId taken in LCIC. FAIL says
+        // so too; RETURN_EXISTING records its own intent again and goes on to adopt that user.
+        if (onExisting === "FAIL") throw new OriginIdExistsError(originId, await this.describeQuietly({ sdkAppId, originId }));
+        row = await this.deps.repository.ensurePending(pending);
       }
       if (row.status === "registered") return this.returnExisting(row, onExisting, fields, true);
       return this.registerPending(row, fields, onExisting);

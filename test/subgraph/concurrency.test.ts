@@ -1,7 +1,7 @@
 // Concurrent registrations over HTTP against a small connection pool: every request finishes, and one
 // originId still makes exactly one LCIC user and one row.
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import { REGISTER, startTestServer } from "../support/server.js";
+import { APP, REGISTER, startTestServer } from "../support/server.js";
 
 const POOL = 3;
 const server = await startTestServer({ configEnv: { DATABASE_POOL_SIZE: String(POOL) } });
@@ -47,5 +47,27 @@ describe("more concurrent registrations than database connections", () => {
     }
     expect(server.emulator.users()).toHaveLength(1);
     expect(await server.rows()).toHaveLength(1);
+  });
+});
+
+describe("an originId registered outside this service, FAIL and RETURN_EXISTING at once", () => {
+  it("the FAIL caller gets OriginIdExistsError; the RETURN_EXISTING caller waiting behind it still adopts the user", { timeout: 20_000 }, async () => {
+    const outside = await server.lcic.client.registerUser({ sdkAppId: APP, originId: "contested", name: "Outside" });
+    // Hold the FAIL request inside its RegisterUser call long enough for the other to queue behind its lock.
+    server.emulator.injectFault({ mode: "latency", ms: 300, action: "RegisterUser" });
+    const failing = server.gql(REGISTER, { input: { originId: "contested", onExisting: "FAIL" } });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const failingToo = server.gql(REGISTER, { input: { originId: "contested", onExisting: "FAIL" } });
+    const adopting = server.gql(REGISTER, { input: { originId: "contested", onExisting: "RETURN_EXISTING" } });
+    const [f, f2, r] = await Promise.all([failing, failingToo, adopting]);
+    expect(f2.data!.registerClassroomUser).toMatchObject({ __typename: "OriginIdExistsError", userId: outside.userId });
+    expect(f.data!.registerClassroomUser).toMatchObject({ __typename: "OriginIdExistsError", userId: outside.userId });
+    expect(r.data!.registerClassroomUser).toMatchObject({
+      __typename: "RegisterClassroomUserSuccess",
+      created: false,
+      user: { userId: outside.userId, name: "Outside" },
+    });
+    expect(await server.rows()).toEqual([expect.objectContaining({ user_id: outside.userId, status: "registered" })]);
+    expect(server.emulator.users()).toHaveLength(1);
   });
 });
