@@ -108,6 +108,30 @@ describe("registerClassroomUser: LCIC unavailable", () => {
   });
 });
 
+describe("registerClassroomUser: LCIC's real rate limit", () => {
+  it("calls over the limit → LcicRateLimitedError with retryAfterMs; only the accepted ones are stored", async () => {
+    const limited = await startTestServer({ emulatorOptions: { rateLimits: { RegisterUser: 2 } } });
+    try {
+      const results = await Promise.all(Array.from({ length: 5 }, (_, i) => register(limited, { originId: `rl-${i}` })));
+      const ok = results.filter((r) => r.__typename === "RegisterClassroomUserSuccess");
+      const limitedOnes = results.filter((r) => r.__typename === "LcicRateLimitedError");
+      expect(ok.length + limitedOnes.length).toBe(5);
+      expect(limitedOnes.length).toBeGreaterThan(0);
+      for (const r of limitedOnes) {
+        expect(r.code).toMatch(/^RequestLimitExceeded/);
+        expect(r.retryAfterMs).toBeGreaterThan(0);
+        expect(r.requestId).toMatch(REQUEST_ID);
+      }
+      const rows = await limited.rows();
+      expect(rows.map((row) => row.origin_id).sort()).toEqual(ok.map((r) => r.user.originId).sort());
+      expect(rows.every((row) => row.status === "registered")).toBe(true);
+      expect(limited.emulator.users()).toHaveLength(ok.length);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
 describe("registerClassroomUser: LCIC too slow (LCIC_TIMEOUT_MS)", () => {
   it("Network.Timeout → LcicUnavailableError; LCIC creates the user late; the retry adopts it as ours, exactly once", async () => {
     const slow = await startTestServer({ configEnv: { LCIC_TIMEOUT_MS: "200" } });
