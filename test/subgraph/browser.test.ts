@@ -48,7 +48,7 @@ describe.skipIf(!haveChromium)("GraphiQL in headless Chromium", () => {
     await page.getByRole("button", { name: /Execute query/ }).click();
     // Two operations in the editor: GraphiQL asks which one to run.
     const choice = page.getByRole("menuitem", { name: "Register" }).or(page.getByRole("option", { name: "Register" }));
-    await choice.first().click({ timeout: 5_000 }).catch(() => undefined);
+    await choice.first().click({ timeout: 5_000 });
 
     const result = page.locator('section[aria-label="Result Window"]');
     await expect.poll(() => result.innerText(), { timeout: 20_000 }).toContain("RegisterClassroomUserSuccess");
@@ -62,6 +62,14 @@ describe.skipIf(!haveChromium)("GraphiQL in headless Chromium", () => {
     // What the page did is real: the user is in LCIC and in PostgreSQL.
     expect(server.emulator.users().map((u) => u.originId)).toEqual(["student-42"]);
     expect(await server.rows()).toEqual([expect.objectContaining({ origin_id: "student-42", status: "registered", name: "Ada Lovelace" })]);
+    // And the second example operation finds the user again.
+    await page.getByRole("button", { name: /Execute query/ }).click();
+    await page.getByRole("menuitem", { name: "FindUser" }).or(page.getByRole("option", { name: "FindUser" })).first().click({ timeout: 5_000 });
+    // Monaco renders spaces as no-break spaces.
+    await expect.poll(async () => (await result.innerText()).replace(/\u00a0/g, " "), { timeout: 20_000 }).toContain('"__typename": "ClassroomUser"');
+    expect(await result.innerText()).toContain("student-42");
+    await page.screenshot({ path: path.join(ARTIFACTS, "graphiql-find.png") });
+
     expect(foreign, "GraphiQL must not load anything from other origins").toEqual([]);
     expect(pageErrors).toEqual([]);
     await page.close();
