@@ -209,8 +209,9 @@ export class UsersService {
     if (!ours) {
       // Registered elsewhere: take LCIC's profile, not the one this request proposed.
       const described = await this.callLcic(() => this.deps.lcic.describeUser({ userId: login.userId }), { sdkAppId: row.sdkAppId, originId: row.originId });
-      name = described.name ?? null;
-      avatar = described.avatar ?? null;
+      // LCIC answers "" for a profile field never set; we store and show that as absent (null).
+      name = described.name || null;
+      avatar = described.avatar || null;
     }
     const stored = await this.deps.repository.markRegistered(row.id, { userId: login.userId, name, avatar, ...this.sealToken(login) });
     this.deps.logger.info({ sdkAppId: row.sdkAppId, userId: login.userId, ours }, ours ? "completed an earlier registration" : "adopted a user registered outside this service");
@@ -260,8 +261,9 @@ export class UsersService {
     try {
       return await this.deps.repository.upsertRegistered(sdkAppId, originId, {
         userId: described.userId,
-        name: described.name ?? null,
-        avatar: described.avatar ?? null,
+        // LCIC answers "" for a profile field never set; we store and show that as absent (null).
+        name: described.name || null,
+        avatar: described.avatar || null,
         ...(login ? this.sealToken(login) : {}),
       });
     } catch (error) {

@@ -125,6 +125,19 @@ describe("a user only LCIC knows is fetched, stored and returned", () => {
     expect(server.emulator.counters().RegisterUser.calls).toBe(0);
   });
 
+  it("profile fields LCIC has no value for are null, not empty strings (lookup and adoption)", async () => {
+    const bare = await server.lcic.client.registerUser({ sdkAppId: APP, originId: "bare-1" });
+    const byUser = await find(server, { userId: bare.userId });
+    expect(byUser).toMatchObject({ userId: bare.userId, name: null, avatar: null });
+    const bare2 = await server.lcic.client.registerUser({ sdkAppId: APP, originId: "bare-2" });
+    const adopted = await register(server, { originId: "bare-2", name: "Proposed" });
+    expect(adopted).toMatchObject({ created: false, user: { userId: bare2.userId, name: null, avatar: null } });
+    await server.lcic.client.registerUser({ sdkAppId: APP, originId: "bare-3" });
+    expect(await find(server, { originId: "bare-3" })).toMatchObject({ name: null, avatar: null });
+    const rows = await server.rows();
+    expect(rows.map((r) => [r.name, r.avatar])).toEqual([[null, null], [null, null], [null, null]]);
+  });
+
   it("a user of an application this service does not serve is not shown, nor stored", async () => {
     const foreign = await server.lcic.client.registerUser({ sdkAppId: NOT_SERVED, originId: "foreign" });
     const r = await find(server, { userId: foreign.userId });
