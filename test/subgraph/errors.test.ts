@@ -1,0 +1,200 @@
+// Every LCIC failure maps to its union member, with LCIC's requestId where LCIC answered; what is
+// stored afterwards is checked row by row.
+import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { APP, find, register, startTestServer, type TestServer } from "../support/server.js";
+
+// Allowed by our config but unknown to the emulator: LCIC answers InvalidParameter.SdkAppId.
+const UNKNOWN_TO_LCIC = 1400000077;
+const REQUEST_ID = /^[0-9a-f-]{36}$/;
+
+const server = await startTestServer({ configEnv: { LCIC_SDK_APP_IDS: `${APP},${UNKNOWN_TO_LCIC}` }, emulatorOptions: { timeoutMs: 1000 } });
+afterAll(() => server.close());
+beforeEach(async () => {
+  server.emulator.reset();
+  await server.db.sql`truncate classroom_users`;
+});
+
+describe("registerClassroomUser: LCIC refuses (nothing created, nothing stored)", () => {
+  it("FailedOperation → LcicError with LCIC's code and requestId", async () => {
+    server.emulator.injectFault({ mode: "error", code: "FailedOperation", message: "no", action: "RegisterUser" });
+    const r = await register(server, { originId: "f1" });
+    expect(r).toMatchObject({ __typename: "LcicError", code: "FailedOperation" });
+    expect(r.requestId).toMatch(REQUEST_ID);
+    expect(await server.rows()).toEqual([]);
+    // Nothing blocks a later attempt.
+    expect((await register(server, { originId: "f1" })).created).toBe(true);
+  });
+
+  it("InvalidParameter.SdkAppId (allowed here, unknown to LCIC) → InvalidSdkAppIdError with requestId", async () => {
+    const r = await register(server, { originId: "f2", sdkAppId: UNKNOWN_TO_LCIC });
+    expect(r).toMatchObject({ __typename: "InvalidSdkAppIdError", code: "InvalidParameter.SdkAppId", sdkAppId: UNKNOWN_TO_LCIC });
+    expect(r.requestId).toMatch(REQUEST_ID);
+    expect(server.emulator.counters().RegisterUser.calls).toBe(1);
+    expect(await server.rows()).toEqual([]);
+  });
+
+  it("RequestLimitExceeded (injected) → LcicRateLimitedError with retryAfterMs and requestId", async () => {
+    server.emulator.injectFault({ mode: "error", code: "RequestLimitExceeded", action: "RegisterUser" });
+    const r = await register(server, { originId: "f3" });
+    expect(r).toMatchObject({ __typename: "LcicRateLimitedError", code: "RequestLimitExceeded" });
+    expect(r.retryAfterMs).toBeGreaterThan(0);
+    expect(r.requestId).toMatch(REQUEST_ID);
+    expect(await server.rows()).toEqual([]);
+  });
+
+  it("AuthFailure (wrong secret key) → LcicError with the AuthFailure code and requestId", async () => {
+    const wrongKey = await startTestServer({ credentials: { secretKey: "definitely-not-the-key-000000000" } });
+    try {
+      const r = await register(wrongKey, { originId: "f4" });
+      expect(r.__typename).toBe("LcicError");
+      expect(r.code).toMatch(/^AuthFailure\./);
+      expect(r.requestId).toMatch(REQUEST_ID);
+      expect(await wrongKey.rows()).toEqual([]);
+      expect(wrongKey.emulator.users()).toEqual([]);
+      // Lookups report it the same way.
+      const f = await find(wrongKey, { originId: "f4" });
+      expect(f.__typename).toBe("LcicError");
+      expect(f.code).toMatch(/^AuthFailure\./);
+    } finally {
+      await wrongKey.close();
+    }
+  });
+});
+
+describe("registerClassroomUser: LCIC unavailable", () => {
+  it.each([
+    ["InternalError", { mode: "error", code: "InternalError", action: "RegisterUser" }, "InternalError", true],
+    ["http 502", { mode: "http", status: 502, action: "RegisterUser" }, "Network.HttpStatus", false],
+    ["drop", { mode: "drop", action: "RegisterUser" }, "Network.ConnectionReset", false],
+  ] as const)("%s → LcicUnavailableError; no user in LCIC; only a pending record of intent, completed by a retry", async (_label, fault, code, answered) => {
+    server.emulator.injectFault(fault);
+    const r = await register(server, { originId: "u1", name: "Unlucky" });
+    expect(r).toMatchObject({ __typename: "LcicUnavailableError", code });
+    if (answered) expect(r.requestId).toMatch(REQUEST_ID);
+    else expect(r.requestId).toBeNull();
+    expect(server.emulator.users()).toEqual([]);
+    // The outcome was unknown to the service, so it keeps a pending row (no user id, no token) for the retry.
+    const rows = await server.rows();
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ status: "pending", user_id: null, token_ciphertext: null, last_error: code });
+    // A classroomUser lookup does not show a pending user.
+    const f = await find(server, { originId: "u1" });
+    expect(f.__typename).toBe("ClassroomUserNotFoundError");
+    // The retry registers exactly one user.
+    const retry = await register(server, { originId: "u1", name: "Unlucky" });
+    expect(retry).toMatchObject({ __typename: "RegisterClassroomUserSuccess", created: true });
+    expect(server.emulator.users()).toHaveLength(1);
+    expect(await server.rows()).toEqual([expect.objectContaining({ status: "registered", user_id: retry.user.userId, name: "Unlucky" })]);
+  });
+
+  it("applyThenDrop: LCIC created the user though the reply was lost → adopted as ours, created: true", async () => {
+    server.emulator.injectFault({ mode: "applyThenDrop", action: "RegisterUser" });
+    const r = await register(server, { originId: "ghost", name: "Ghost" });
+    expect(r).toMatchObject({ __typename: "RegisterClassroomUserSuccess", created: true, user: { originId: "ghost", name: "Ghost" } });
+    expect(server.emulator.users()).toHaveLength(1);
+    expect(await server.rows()).toEqual([expect.objectContaining({ status: "registered", user_id: r.user.userId })]);
+  });
+
+  it("LoginUser failing while refreshing a stale token → LcicUnavailableError; the stored user is untouched", async () => {
+    const first = await register(server, { originId: "stale" });
+    await server.db.sql`update classroom_users set token_expires_at = now() + interval '5 minutes'`;
+    const [before] = await server.rows();
+    server.emulator.injectFault({ mode: "http", status: 502, action: "LoginUser" });
+    const r = await register(server, { originId: "stale" });
+    expect(r.__typename).toBe("LcicUnavailableError");
+    expect(await server.rows()).toEqual([before]);
+    const again = await register(server, { originId: "stale" });
+    expect(again).toMatchObject({ created: false, user: { userId: first.user.userId } });
+  });
+});
+
+describe("registerClassroomUser: LCIC's real rate limit", () => {
+  it("calls over the limit → LcicRateLimitedError with retryAfterMs; only the accepted ones are stored", async () => {
+    const limited = await startTestServer({ emulatorOptions: { rateLimits: { RegisterUser: 2 } } });
+    try {
+      const results = await Promise.all(Array.from({ length: 5 }, (_, i) => register(limited, { originId: `rl-${i}` })));
+      const ok = results.filter((r) => r.__typename === "RegisterClassroomUserSuccess");
+      const limitedOnes = results.filter((r) => r.__typename === "LcicRateLimitedError");
+      expect(ok.length + limitedOnes.length).toBe(5);
+      expect(limitedOnes.length).toBeGreaterThan(0);
+      for (const r of limitedOnes) {
+        expect(r.code).toMatch(/^RequestLimitExceeded/);
+        expect(r.retryAfterMs).toBeGreaterThan(0);
+        expect(r.requestId).toMatch(REQUEST_ID);
+      }
+      const rows = await limited.rows();
+      expect(rows.map((row) => row.origin_id).sort()).toEqual(ok.map((r) => r.user.originId).sort());
+      expect(rows.every((row) => row.status === "registered")).toBe(true);
+      expect(limited.emulator.users()).toHaveLength(ok.length);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe("registerClassroomUser: LCIC too slow (LCIC_TIMEOUT_MS)", () => {
+  it("Network.Timeout → LcicUnavailableError; LCIC creates the user late; the retry adopts it as ours, exactly once", async () => {
+    const slow = await startTestServer({ configEnv: { LCIC_TIMEOUT_MS: "200" } });
+    try {
+      slow.emulator.injectFault({ mode: "latency", ms: 600, action: "RegisterUser" });
+      const r = await register(slow, { originId: "slow", name: "Slow" });
+      expect(r).toMatchObject({ __typename: "LcicUnavailableError", code: "Network.Timeout", requestId: null });
+      expect(await slow.rows()).toEqual([expect.objectContaining({ status: "pending", user_id: null, last_error: "Network.Timeout", attempts: 1 })]);
+      // LCIC finishes the slow call after we gave up.
+      await expect.poll(() => slow.emulator.users().length, { timeout: 3000 }).toBe(1);
+      const retry = await register(slow, { originId: "slow", name: "Slow" });
+      expect(retry).toMatchObject({ __typename: "RegisterClassroomUserSuccess", created: true, user: { userId: slow.emulator.users()[0]!.userId, name: "Slow" } });
+      expect(slow.emulator.counters().RegisterUser.calls).toBe(1);
+      expect(slow.emulator.users()).toHaveLength(1);
+      expect(await slow.rows()).toEqual([expect.objectContaining({ status: "registered", user_id: retry.user.userId, last_error: null })]);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it("a lookup completes a pending registration that LCIC did make", async () => {
+    server.emulator.injectFault({ mode: "applyThenDrop", action: "RegisterUser" });
+    server.emulator.injectFault({ mode: "drop", action: "LoginOriginId" });
+    const r = await register(server, { originId: "half", name: "Half" });
+    expect(r.__typename).toBe("LcicUnavailableError");
+    expect(await server.rows()).toEqual([expect.objectContaining({ status: "pending", user_id: null })]);
+    const f = await find(server, { originId: "half" });
+    expect(f).toMatchObject({ __typename: "ClassroomUser", originId: "half", name: "Half", userId: server.emulator.users()[0]!.userId });
+    expect(await server.rows()).toEqual([expect.objectContaining({ status: "registered", user_id: f.userId })]);
+    server.emulator.resetCounters();
+    expect(await register(server, { originId: "half" })).toMatchObject({ created: false, user: { userId: f.userId } });
+    expect(server.emulator.counters().RegisterUser.calls).toBe(0);
+  });
+});
+
+describe("classroomUser: LCIC failures during a lookup", () => {
+  it("DescribeUser InternalError → LcicUnavailableError with requestId; nothing stored", async () => {
+    const outside = await server.lcic.client.registerUser({ sdkAppId: APP, originId: "look-1" });
+    server.emulator.injectFault({ mode: "error", code: "InternalError", action: "DescribeUser" });
+    const r = await find(server, { userId: outside.userId });
+    expect(r.__typename).toBe("LcicUnavailableError");
+    expect(r.requestId).toMatch(REQUEST_ID);
+    expect(await server.rows()).toEqual([]);
+  });
+
+  it("RequestLimitExceeded → LcicRateLimitedError", async () => {
+    server.emulator.injectFault({ mode: "error", code: "RequestLimitExceeded", action: "LoginOriginId" });
+    const r = await find(server, { originId: "look-2" });
+    expect(r).toMatchObject({ __typename: "LcicRateLimitedError", code: "RequestLimitExceeded" });
+    expect(r.retryAfterMs).toBeGreaterThan(0);
+  });
+
+  it("drop → LcicUnavailableError without requestId", async () => {
+    server.emulator.injectFault({ mode: "drop" });
+    const r = await find(server, { userId: "nobody" });
+    expect(r).toMatchObject({ __typename: "LcicUnavailableError", requestId: null });
+  });
+
+  it("InvalidParameter.SdkAppId from LCIC on an originId lookup → InvalidSdkAppIdError", async () => {
+    const r = await find(server, { originId: "x", sdkAppId: UNKNOWN_TO_LCIC });
+    expect(r).toMatchObject({ __typename: "InvalidSdkAppIdError", sdkAppId: UNKNOWN_TO_LCIC });
+    expect(r.requestId).toMatch(REQUEST_ID);
+  });
+});
+
+export type { TestServer };

@@ -1,0 +1,40 @@
+// What the service writes to its log: unexpected errors in full (masked for clients), never a token.
+import { afterAll, describe, expect, it } from "vitest";
+import { register, startTestServer } from "../support/server.js";
+
+const server = await startTestServer({ logLevel: "trace" });
+const deadDb = await startTestServer({ logLevel: "info" });
+afterAll(async () => {
+  await server.close();
+  await deadDb.close();
+});
+
+describe("logs", () => {
+  it("never contain an LCIC token or its ciphertext, through registration, refresh and adoption", async () => {
+    const a = await register(server, { originId: "log-1", name: "Logged" });
+    await server.db.sql`update classroom_users set token_expires_at = now()`;
+    const b = await register(server, { originId: "log-1" });
+    await server.lcic.client.registerUser({ sdkAppId: 1400000001, originId: "log-2" });
+    const c = await register(server, { originId: "log-2" });
+    server.emulator.injectFault({ mode: "applyThenDrop", action: "RegisterUser" });
+    const d = await register(server, { originId: "log-3" });
+    const tokens = [a.token, b.token, c.token, d.token];
+    expect(tokens.every((t) => typeof t === "string" && t.length > 10)).toBe(true);
+    const ciphertexts = (await server.rows()).map((r) => r.token_ciphertext as string);
+    const text = server.logs.join("\n");
+    expect(server.logs.length).toBeGreaterThan(0);
+    for (const secret of [...tokens, ...ciphertexts, server.emulator.credentials.secretKey]) expect(text).not.toContain(secret);
+  });
+
+  it("an unexpected error is masked for the client and logged with its cause", async () => {
+    // Break the database under a running server: drop the table.
+    await deadDb.db.sql`drop table classroom_users`;
+    const res = await deadDb.gql(`query { classroomUser(originId: "x") { __typename } }`);
+    expect(res.errors?.[0]?.message).toBe("Unexpected error.");
+    expect(JSON.stringify(res)).not.toMatch(/classroom_users|relation/);
+    const logged = deadDb.logs.map((l) => JSON.parse(l) as { level: number; msg: string; err?: unknown });
+    const errors = logged.filter((l) => l.level >= 50);
+    expect(errors.length).toBeGreaterThan(0);
+    expect(JSON.stringify(errors)).toMatch(/classroom_users/);
+  });
+});

@@ -1,0 +1,141 @@
+// The zero-configuration start as a user runs it: `tsx src/main.ts` with nothing but DATA_DIR and
+// PORT, then register and look up over HTTP, SIGTERM, and a second start that still has the data.
+import { spawn, type ChildProcess } from "node:child_process";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, expect, it } from "vitest";
+import { freePort } from "../../src/db/embedded.js";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const dataDir = await mkdtemp(path.join(tmpdir(), "classroom-users-zero-config-"));
+// As root, the embedded PostgreSQL runs as `postgres`, which must reach the data directory.
+await chmod(dataDir, 0o755);
+const children: ChildProcess[] = [];
+afterAll(async () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function spawnMain(port: number) {
+  const env: Record<string, string> = {};
+  // Only what a shell would have: no LCIC, database or key settings leak in from the test run.
+  for (const key of ["PATH", "HOME", "LANG", "TMPDIR"]) if (process.env[key]) env[key] = process.env[key]!;
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    cwd: ROOT,
+    env: { ...env, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: "info" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.push(child);
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return { child, output: () => out, exited };
+}
+
+async function start(port: number): Promise<Started> {
+  const { child, output, exited } = spawnMain(port);
+  const out = () => output();
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "ready" log line within 15 s:\n${out()}`)), 15_000);
+    const check = () => {
+      if (/classroom-users ready/.test(out())) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on("data", check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code} before ready:\n${out()}`));
+    });
+  });
+  return { child, url: `http://127.0.0.1:${port}`, output, exited };
+}
+
+async function gql(url: string, query: string, variables?: Record<string, unknown>) {
+  const res = await fetch(`${url}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json" },
+    body: JSON.stringify({ query, variables }),
+  });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { data: any }).data;
+}
+
+const REGISTER = `mutation($input: RegisterClassroomUserInput!) { registerClassroomUser(input: $input) {
+  __typename ... on RegisterClassroomUserSuccess { created token user { userId originId name } } ... on Error { code message } } }`;
+const FIND = `query($originId: String) { classroomUser(originId: $originId) { __typename ... on ClassroomUser { userId originId name } ... on Error { code message } } }`;
+
+it("starts with no configuration, serves, stops cleanly on SIGTERM and keeps its data across restarts", { timeout: 45_000 }, async () => {
+  const port = await freePort();
+  const first = await start(port);
+  expect(first.output()).toMatch(/No DATABASE_URL set: started an embedded PostgreSQL/);
+  expect(first.output()).toMatch(/using the built-in LCIC emulator/);
+
+  const reg = (await gql(first.url, REGISTER, { input: { originId: "zero-1", name: "Zero Config" } })).registerClassroomUser;
+  expect(reg).toMatchObject({ __typename: "RegisterClassroomUserSuccess", created: true, user: { originId: "zero-1", name: "Zero Config" } });
+  expect((await gql(first.url, FIND, { originId: "zero-1" })).classroomUser).toEqual({ __typename: "ClassroomUser", ...reg.user });
+  expect((await fetch(`${first.url}/readyz`)).status).toBe(200);
+  // Tokens never reach the log.
+  expect(first.output()).not.toContain(reg.token);
+
+  first.child.kill("SIGTERM");
+  expect(await first.exited).toBe(0);
+  expect(first.output()).toMatch(/"stopped"/);
+
+  const second = await start(port);
+  try {
+    expect((await gql(second.url, FIND, { originId: "zero-1" })).classroomUser).toEqual({ __typename: "ClassroomUser", ...reg.user });
+    // The stored token is still readable (the local key persisted) and the emulator still knows the user.
+    const again = (await gql(second.url, REGISTER, { input: { originId: "zero-1" } })).registerClassroomUser;
+    expect(again).toMatchObject({ __typename: "RegisterClassroomUserSuccess", created: false, token: reg.token, user: reg.user });
+    expect(second.output()).not.toMatch(/token unreadable/);
+  } finally {
+    second.child.kill("SIGTERM");
+    expect(await second.exited).toBe(0);
+  }
+});
+
+it("a busy port: exits 1 naming the address, and the data directory stays usable", { timeout: 30_000 }, async () => {
+  const blocker = net.createServer();
+  const port = await freePort();
+  await new Promise<void>((resolve) => blocker.listen(port, "127.0.0.1", resolve));
+  try {
+    const failed = spawnMain(port);
+    expect(await failed.exited).toBe(1);
+    expect(failed.output()).toMatch(/failed to start: listen EADDRINUSE.*127\.0\.0\.1:\d+/);
+  } finally {
+    await new Promise((resolve) => blocker.close(resolve));
+  }
+  const next = await start(await freePort());
+  try {
+    expect((await gql(next.url, FIND, { originId: "zero-1" })).classroomUser).toMatchObject({ __typename: "ClassroomUser", originId: "zero-1" });
+  } finally {
+    next.child.kill("SIGTERM");
+    expect(await next.exited).toBe(0);
+  }
+});
+
+it("a second instance on the same DATA_DIR exits 1 and says why", { timeout: 30_000 }, async () => {
+  const first = await start(await freePort());
+  try {
+    const second = spawnMain(await freePort());
+    expect(await second.exited).toBe(1);
+    expect(second.output()).toMatch(/could not start the embedded PostgreSQL in .*: it is already running there/);
+    // The first one is unharmed.
+    expect((await gql(first.url, FIND, { originId: "zero-1" })).classroomUser.__typename).toBe("ClassroomUser");
+  } finally {
+    first.child.kill("SIGTERM");
+    expect(await first.exited).toBe(0);
+  }
+});
