@@ -59,6 +59,11 @@ export function createApp(deps: AppDeps): App {
   const lcic = createResilientLcicClient(sdkClient, {
     pacer: createPostgresPacer(db.db, { maxQueueMs: config.lcic.maxQueueMs }),
     breaker: new CircuitBreaker({
+      ...(config.lcic.circuitFailures === 0
+        ? // Off: nothing ever opens it.
+          { consecutiveFailures: Number.POSITIVE_INFINITY, failureRatio: 2 }
+        : { consecutiveFailures: config.lcic.circuitFailures }),
+      coolDownMs: config.lcic.circuitCooldownMs,
       onStateChange: ({ from, to }) => logger.warn({ from, to }, `LCIC circuit ${to}`),
     }),
     maxQueueMs: config.lcic.maxQueueMs,

@@ -67,6 +67,8 @@ const envSchema = z.object({
   LCIC_REGION: optionalString,
   LCIC_TIMEOUT_MS: intInRange(100, 120_000),
   LCIC_MAX_QUEUE_MS: intInRange(0, 60_000),
+  LCIC_CIRCUIT_FAILURES: intInRange(0, 1_000_000),
+  LCIC_CIRCUIT_COOLDOWN_MS: intInRange(100, 600_000),
   TOKEN_ENCRYPTION_KEY: optionalString,
   RECONCILER_ENABLED: boolFlag(true),
   RECONCILER_INTERVAL_MS: intInRange(100, 3_600_000),
@@ -143,6 +145,10 @@ export interface Config {
     timeoutMs: number;
     /** Longest a call may wait for a rate-limit slot before failing with LcicRateLimitedError. */
     maxQueueMs: number;
+    /** Consecutive `unavailable` failures that open the circuit breaker; 0 turns the breaker off. */
+    circuitFailures: number;
+    /** How long an open circuit fails calls fast before letting one probe through. */
+    circuitCooldownMs: number;
   };
   /** Base64 32-byte keys; the first encrypts, any decrypts. Absent: generate one under dataDir. */
   tokenEncryptionKeys: Buffer[] | undefined;
@@ -261,6 +267,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       sdkAppIds,
       timeoutMs: e.LCIC_TIMEOUT_MS ?? 5000,
       maxQueueMs: e.LCIC_MAX_QUEUE_MS ?? 2000,
+      circuitFailures: e.LCIC_CIRCUIT_FAILURES ?? 5,
+      circuitCooldownMs: e.LCIC_CIRCUIT_COOLDOWN_MS ?? 5000,
     },
     tokenEncryptionKeys,
     reconciler: {
