@@ -16,7 +16,8 @@ describe("schema contract", () => {
     const result = await graphql({ schema: buildSchema(), source: "{ _service { sdl } }" });
     const sdl = (result.data as { _service: { sdl: string } })._service.sdl;
     expect(`${sdl}\n`).toBe(committed);
-    expect(sdl).toContain('@link(url: "https://specs.apollo.dev/federation/v2.6", import: ["@key", "@shareable", "@tag"])');
+    expect(sdl).toContain('@link(url: "https://specs.apollo.dev/federation/v2.6", import: ["@key", "@shareable", "@tag", "@authenticated"])');
+    expect(sdl).toMatch(/registerClassroomUser\(input: RegisterClassroomUserInput!\): RegisterClassroomUserResult! @authenticated/);
     expect(sdl).toMatch(/type ClassroomUser\s+@key\(fields: "userId"\)\s+@key\(fields: "sdkAppId originId"\)/);
   });
 

@@ -3,10 +3,13 @@ import type { ClassroomUserRow } from "../users/repository.js";
 import type { ClassroomUserReference, RegisterResult } from "../users/service.js";
 import { LcicRateLimitedError } from "../users/errors.js";
 import { LIMITS } from "../users/validation.js";
-import { builder, type GraphQLContext } from "./builder.js";
+import { canRead, type ReadTarget } from "../auth/rules.js";
+import { builder, forbidden, type GraphQLContext } from "./builder.js";
 import { LOOKUP_ERRORS, REGISTER_ERRORS } from "./errors.js";
 
 export const ClassroomUser = builder.objectRef<ClassroomUserRow>("ClassroomUser").implement({
+  // Users' data is for authenticated callers only, also when reached through another subgraph's field.
+  authenticated: true,
   description:
     "A student or teacher registered as an LCIC user for one LCIC application. Unique by `userId`, and by (`sdkAppId`, `originId`). A federation entity: other subgraphs refer to it by either key (`userId`, or `sdkAppId` + `originId` when they only know their own id for the user), and this subgraph resolves the rest. Its fields are owned here, so none is `@shareable`.",
   fields: (t) => ({
@@ -39,9 +42,28 @@ function referenceLoader(ctx: GraphQLContext) {
   return loader;
 }
 
+/**
+ * `_entities` is a way to read users too, so it follows `classroomUser`'s rule: the read scope, or
+ * the caller's own user. Checked per reference before anything is loaded from LCIC.
+ */
+async function assertMayResolve(ref: ClassroomUserReference, ctx: GraphQLContext): Promise<void> {
+  if (ctx.principal.scopes.has(ctx.auth.scopes.read)) return;
+  let target: ReadTarget = {};
+  if ("userId" in ref) {
+    const storedOriginId = await ctx.users.storedOriginIdOf(ref.userId);
+    target = { userId: ref.userId, ...(storedOriginId !== undefined ? { storedOriginId } : {}) };
+  } else {
+    target = { originId: ref.originId };
+  }
+  if (!canRead(ctx.principal, target, ctx.auth)) throw forbidden();
+}
+
 builder.asEntity(ClassroomUser, {
   key: [builder.selection<{ userId: string }>("userId"), builder.selection<{ sdkAppId: number; originId: string }>("sdkAppId originId")],
-  resolveReference: (ref, ctx) => referenceLoader(ctx).load(ref),
+  resolveReference: async (ref, ctx) => {
+    await assertMayResolve(ref, ctx);
+    return referenceLoader(ctx).load(ref);
+  },
 });
 
 /** `code` of the LcicRateLimitedError a client gets for exceeding its own registration budget. */
@@ -105,6 +127,9 @@ builder.mutationType({
         "Registers a user in LCIC (RegisterUser) and stores it, or returns the user already registered for the originId. Every failure is a typed member of the result union.",
       args: { input: t.arg({ type: RegisterInput, required: true }) },
       errors: { types: [...REGISTER_ERRORS], union: { name: "RegisterClassroomUserResult", description: "The registered user, or why not." } },
+      // For a gateway to refuse anonymous calls early. No @requiresScopes: a caller without the
+      // register scope may still register themself (subject = originId), which only this subgraph can tell.
+      authenticated: true,
       // Checked before the resolver: a refused caller reaches neither LCIC nor the database.
       authScopes: (_root, args) => ({ register: { originId: args.input.originId ?? undefined } }),
       resolve: async (_root, args, ctx) => {
@@ -128,6 +153,8 @@ builder.queryType({
         sdkAppId: t.arg.int({ description: "LCIC application for `originId` lookups; defaults to LCIC_SDK_APP_ID." }),
       },
       errors: { types: [...LOOKUP_ERRORS], union: { name: "ClassroomUserResult", description: "The user, or why not." } },
+      // As for registration: @authenticated, not @requiresScopes, because of self-service reads.
+      authenticated: true,
       authScopes: async (_root, args, ctx) => {
         if (ctx.principal.scopes.has(ctx.auth.scopes.read)) return true;
         if (args.userId == null) return { read: { originId: args.originId ?? undefined } };

@@ -19,7 +19,7 @@ export function buildSchema(): GraphQLSchema {
   schema ??= builder.toSubGraphSchema({
     linkUrl: FEDERATION_LINK_URL,
     // Listed rather than inferred, so the `@link` import (part of the contract) changes only on purpose.
-    federationDirectives: ["@key", "@shareable", "@tag"],
+    federationDirectives: ["@key", "@shareable", "@tag", "@authenticated"],
   });
   return schema;
 }

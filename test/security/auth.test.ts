@@ -231,3 +231,34 @@ describe("authorization: scopes and self-service", () => {
     expect(response.body.errors[0]).toMatchObject({ path: ["theirs"], extensions: { code: "FORBIDDEN" } });
   });
 });
+
+describe("authorization of federation entity references (_entities)", () => {
+  const ENTITIES = /* GraphQL */ `
+    query ($representations: [_Any!]!) { _entities(representations: $representations) { ... on ClassroomUser { userId originId } } }
+  `;
+  const entities = (headers: Record<string, string>, representations: unknown[]) =>
+    t.gql({ query: ENTITIES, variables: { representations } }, headers);
+
+  it("follows classroomUser's rule: the read scope resolves anyone; self-service only oneself; nothing else is looked up", async () => {
+    const admin = bearer(await token({ scope: `${REGISTER_SCOPE} ${READ_SCOPE}` }, { subject: "admin" }));
+    const sdkAppId = t.config.lcic.sdkAppId;
+    const mine = await registerAs(admin, "ent-self");
+    const theirs = await registerAs(admin, "ent-other");
+    const mineId = mine.body.data.registerClassroomUser.user.userId as string;
+    const theirsId = theirs.body.data.registerClassroomUser.user.userId as string;
+
+    const read = await entities(admin, [{ __typename: "ClassroomUser", userId: theirsId }, { __typename: "ClassroomUser", sdkAppId, originId: "ent-self" }]);
+    expect(read.body.data._entities).toEqual([{ userId: theirsId, originId: "ent-other" }, { userId: mineId, originId: "ent-self" }]);
+
+    const self = bearer(await token({}, { subject: "ent-self" }));
+    const own = await entities(self, [{ __typename: "ClassroomUser", userId: mineId }, { __typename: "ClassroomUser", sdkAppId, originId: "ent-self" }]);
+    expect(own.body.errors).toBeUndefined();
+    expect(own.body.data._entities).toEqual([{ userId: mineId, originId: "ent-self" }, { userId: mineId, originId: "ent-self" }]);
+
+    const refused = await leavesNoTrace(() =>
+      entities(self, [{ __typename: "ClassroomUser", userId: theirsId }, { __typename: "ClassroomUser", sdkAppId, originId: "not-stored-anywhere" }]),
+    );
+    expect(refused.body.data._entities).toEqual([null, null]);
+    expect(refused.body.errors.map((e: { extensions: { code: string } }) => e.extensions.code)).toEqual(["FORBIDDEN", "FORBIDDEN"]);
+  });
+});
