@@ -51,6 +51,13 @@ export interface UsersServiceDeps {
   now?: () => Date;
 }
 
+/**
+ * RegisterUser calls one request makes at most when replies are lost (each after reconciling the one
+ * before). The resilient client never resends RegisterUser itself: only here, where the attempt is
+ * recorded and the outcome reconciled, is that safe.
+ */
+const REGISTER_ROUNDS = 2;
+
 /** Prefix of originIds we generate for registrations that give none (see README: "Exactly once"). */
 export const GENERATED_ORIGIN_ID_PREFIX = "cu-";
 
@@ -167,39 +174,47 @@ export class UsersService {
       if (adopted) return adopted;
     }
 
-    const attempt = await repository.recordAttempt(row.id, fields.name, fields.avatar);
-    let registered: LcicToken;
-    try {
-      registered = await lcic.registerUser({
-        sdkAppId: key.sdkAppId,
-        originId: key.originId,
-        ...(fields.name != null ? { name: fields.name } : {}),
-        ...(fields.avatar != null ? { avatar: fields.avatar } : {}),
-      });
-    } catch (error) {
-      if (error instanceof LcicError && error.code === "FailedOperation.OriginIdExists") {
-        // Attempts before this one may have created it: then it is ours, not someone else's.
-        const ours = attempt.attempts > 1;
-        if (!ours && onExisting === "FAIL") {
-          const existing = await this.describeQuietly(key);
-          await repository.deletePending(row.id);
-          throw new OriginIdExistsError(key.originId, existing, error.requestId);
+    let registered: LcicToken | undefined;
+    for (let round = 1; !registered; round++) {
+      const attempt = await repository.recordAttempt(row.id, fields.name, fields.avatar);
+      try {
+        registered = await lcic.registerUser({
+          sdkAppId: key.sdkAppId,
+          originId: key.originId,
+          ...(fields.name != null ? { name: fields.name } : {}),
+          ...(fields.avatar != null ? { avatar: fields.avatar } : {}),
+        });
+      } catch (error) {
+        if (error instanceof LcicError && error.code === "FailedOperation.OriginIdExists") {
+          // Attempts before this one may have created it: then it is ours, not someone else's.
+          const ours = attempt.attempts > 1;
+          if (!ours && onExisting === "FAIL") {
+            const existing = await this.describeQuietly(key);
+            await repository.deletePending(row.id);
+            throw new OriginIdExistsError(key.originId, existing, error.requestId);
+          }
+          const adopted = await this.tryAdopt(attempt, ours);
+          if (adopted) return adopted;
         }
-        const adopted = await this.tryAdopt(attempt, ours);
-        if (adopted) return adopted;
+        if (error instanceof LcicError && error.outcomeUnknown) {
+          // LCIC may have created the user although we got no answer: find out now if we can.
+          this.deps.logger.warn({ action: "RegisterUser", code: error.code, sdkAppId: key.sdkAppId, round }, "RegisterUser outcome unknown; reconciling");
+          const adopted = await this.tryAdopt(attempt, true).catch(() => undefined);
+          if (adopted) return adopted;
+          if (round < REGISTER_ROUNDS) {
+            // Sending RegisterUser again is safe: it carries the same originId, so if the first call
+            // still lands, one of the two is refused by LCIC as OriginIdExists and adopted above.
+            await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 150));
+            continue;
+          }
+          await repository.recordFailure(row.id, error.code);
+          // The pending row stays: the next request for this key or the reconciler completes it.
+          throw this.toDomainError(error, key.sdkAppId);
+        }
+        // LCIC refused: nothing was created, so nothing of ours stays either.
+        await repository.deletePending(row.id);
+        throw error instanceof LcicError ? this.toDomainError(error, key.sdkAppId) : error;
       }
-      if (error instanceof LcicError && error.outcomeUnknown) {
-        // LCIC may have created the user although we got no answer: find out now if we can.
-        this.deps.logger.warn({ action: "RegisterUser", code: error.code, sdkAppId: key.sdkAppId }, "RegisterUser outcome unknown; reconciling");
-        const adopted = await this.tryAdopt(attempt, true).catch(() => undefined);
-        if (adopted) return adopted;
-        await repository.recordFailure(row.id, error.code);
-        // The pending row stays: the next request for this key or the reconciler completes it.
-        throw this.toDomainError(error, key.sdkAppId);
-      }
-      // LCIC refused: nothing was created, so nothing of ours stays either.
-      await repository.deletePending(row.id);
-      throw error instanceof LcicError ? this.toDomainError(error, key.sdkAppId) : error;
     }
 
     const stored = await repository.markRegistered(row.id, {

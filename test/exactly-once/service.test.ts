@@ -67,14 +67,25 @@ describe("exactly-once registration in one process (real SDK + emulator)", () =>
     expect(h.emulator.counters().RegisterUser.applied).toBe(1);
   });
 
-  it("reply lost and LCIC slow to apply: the caller is told to retry, and the retry adopts the one user", async () => {
+  it("reply lost and LCIC slow to apply: the request sends RegisterUser once more; the late call is refused by LCIC; one user", async () => {
     h.emulator.injectFault({ action: "RegisterUser", mode: "latency", ms: 1_500 }); // past the 1 s client timeout
-    await expect(h.users.register({ originId: "slow-1" })).rejects.toBeInstanceOf(LcicUnavailableError);
-    const row = await h.repository.findByOriginId(sdkAppId, "slow-1");
-    expect(row).toMatchObject({ status: "pending", attempts: 1 });
-    await new Promise((r) => setTimeout(r, 800)); // LCIC applies the first call meanwhile
-    const retried = await h.users.register({ originId: "slow-1" });
-    expect(lcicUsersFor("slow-1")).toEqual([expect.objectContaining({ userId: retried.user.userId })]);
+    const result = await h.users.register({ originId: "slow-1" });
+    expect(result.created).toBe(true);
+    expect(await h.repository.findByOriginId(sdkAppId, "slow-1")).toMatchObject({ status: "registered", attempts: 2, userId: result.user.userId });
+    // The first, slow call lands after the second one created the user: LCIC refuses it (OriginIdExists).
+    await expect.poll(() => h.emulator.counters().RegisterUser.errors, { timeout: 3000 }).toBe(1);
+    expect(lcicUsersFor("slow-1")).toEqual([expect.objectContaining({ userId: result.user.userId })]);
+    expect(h.emulator.counters().RegisterUser.applied).toBe(1);
+  });
+
+  it("replies lost on every round: the caller is told to retry, and the retry adopts the one user", async () => {
+    // Slower than both rounds and the reconciliation after each: nothing has landed when the request gives up.
+    h.emulator.injectFault({ action: "RegisterUser", mode: "latency", ms: 3_000, times: 2 });
+    await expect(h.users.register({ originId: "slow-2" })).rejects.toBeInstanceOf(LcicUnavailableError);
+    expect(await h.repository.findByOriginId(sdkAppId, "slow-2")).toMatchObject({ status: "pending", attempts: 2 });
+    await expect.poll(() => lcicUsersFor("slow-2").length, { timeout: 5000 }).toBe(1); // LCIC applies one call late
+    const retried = await h.users.register({ originId: "slow-2" });
+    expect(lcicUsersFor("slow-2")).toEqual([expect.objectContaining({ userId: retried.user.userId })]);
     expect(h.emulator.counters().RegisterUser.applied).toBe(1);
   });
 

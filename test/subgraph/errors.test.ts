@@ -79,8 +79,8 @@ describe("registerClassroomUser: LCIC unavailable", () => {
     ["InternalError", { mode: "error", code: "InternalError", action: "RegisterUser" }, "InternalError", true],
     ["http 502", { mode: "http", status: 502, action: "RegisterUser" }, "Network.HttpStatus", false],
     ["drop", { mode: "drop", action: "RegisterUser" }, "Network.ConnectionReset", false],
-  ] as const)("%s → LcicUnavailableError; no user in LCIC; only a pending record of intent, completed by a retry", async (_label, fault, code, answered) => {
-    server.emulator.injectFault(fault);
+  ] as const)("%s on both RegisterUser rounds → LcicUnavailableError; no user in LCIC; only a pending record of intent, completed by a retry", async (_label, fault, code, answered) => {
+    server.emulator.injectFault({ ...fault, times: 2 });
     const r = await register(server, { originId: "u1", name: "Unlucky" });
     expect(r).toMatchObject({ __typename: "LcicUnavailableError", code });
     if (answered) expect(r.requestId).toMatch(REQUEST_ID);
@@ -89,7 +89,7 @@ describe("registerClassroomUser: LCIC unavailable", () => {
     // The outcome was unknown to the service, so it keeps a pending row (no user id, no token) for the retry.
     const rows = await server.rows();
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ status: "pending", user_id: null, token_ciphertext: null, last_error: code });
+    expect(rows[0]).toMatchObject({ status: "pending", user_id: null, token_ciphertext: null, last_error: code, attempts: 2 });
     // A classroomUser lookup does not show a pending user.
     const f = await find(server, { originId: "u1" });
     expect(f.__typename).toBe("ClassroomUserNotFoundError");
@@ -98,6 +98,14 @@ describe("registerClassroomUser: LCIC unavailable", () => {
     expect(retry).toMatchObject({ __typename: "RegisterClassroomUserSuccess", created: true });
     expect(server.emulator.users()).toHaveLength(1);
     expect(await server.rows()).toEqual([expect.objectContaining({ status: "registered", user_id: retry.user.userId, name: "Unlucky" })]);
+  });
+
+  it("one lost reply (502, nothing applied) is absorbed: reconciled, RegisterUser sent once more, created: true", async () => {
+    server.emulator.injectFault({ mode: "http", status: 502, action: "RegisterUser" });
+    const r = await register(server, { originId: "u2", name: "Lucky" });
+    expect(r).toMatchObject({ __typename: "RegisterClassroomUserSuccess", created: true });
+    expect(server.emulator.counters().RegisterUser.calls).toBe(2);
+    expect(server.emulator.users()).toHaveLength(1);
   });
 
   it("applyThenDrop: LCIC created the user though the reply was lost → adopted as ours, created: true", async () => {
@@ -143,18 +151,19 @@ describe("registerClassroomUser: LCIC's real rate limit", () => {
 });
 
 describe("registerClassroomUser: LCIC too slow (LCIC_TIMEOUT_MS)", () => {
-  it("Network.Timeout → LcicUnavailableError; LCIC creates the user late; the retry adopts it as ours, exactly once", async () => {
+  it("Network.Timeout on both rounds → LcicUnavailableError; LCIC creates the user late; the retry adopts it as ours, exactly once", async () => {
     const slow = await startTestServer({ configEnv: { LCIC_TIMEOUT_MS: "200" } });
     try {
-      slow.emulator.injectFault({ mode: "latency", ms: 600, action: "RegisterUser" });
+      slow.emulator.injectFault({ mode: "latency", ms: 600, action: "RegisterUser", times: 2 });
       const r = await register(slow, { originId: "slow", name: "Slow" });
       expect(r).toMatchObject({ __typename: "LcicUnavailableError", code: "Network.Timeout", requestId: null });
-      expect(await slow.rows()).toEqual([expect.objectContaining({ status: "pending", user_id: null, last_error: "Network.Timeout", attempts: 1 })]);
-      // LCIC finishes the slow call after we gave up.
-      await expect.poll(() => slow.emulator.users().length, { timeout: 3000 }).toBe(1);
+      expect(await slow.rows()).toEqual([expect.objectContaining({ status: "pending", user_id: null, last_error: "Network.Timeout", attempts: 2 })]);
+      // LCIC finishes the slow calls after we gave up: the first creates the user, the second is refused.
+      await expect.poll(() => slow.emulator.counters().RegisterUser.errors + slow.emulator.counters().RegisterUser.applied, { timeout: 3000 }).toBe(2);
+      expect(slow.emulator.users()).toHaveLength(1);
       const retry = await register(slow, { originId: "slow", name: "Slow" });
       expect(retry).toMatchObject({ __typename: "RegisterClassroomUserSuccess", created: true, user: { userId: slow.emulator.users()[0]!.userId, name: "Slow" } });
-      expect(slow.emulator.counters().RegisterUser.calls).toBe(1);
+      expect(slow.emulator.counters().RegisterUser.calls).toBe(2);
       expect(slow.emulator.users()).toHaveLength(1);
       expect(await slow.rows()).toEqual([expect.objectContaining({ status: "registered", user_id: retry.user.userId, last_error: null })]);
     } finally {
