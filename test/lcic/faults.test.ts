@@ -27,6 +27,21 @@ describe("fault modes", () => {
     expect(lcic.emulator.counters().RegisterUser).toMatchObject({ calls: 1, applied: 1 });
   });
 
+  it("a slow request counts against the rate limit in the second it arrived, not when it finishes", async () => {
+    const limited = await startTestLcic({ now: () => clock, rateLimits: { RegisterUser: 1 } });
+    try {
+      limited.emulator.injectFault({ mode: "latency", ms: 300, action: "RegisterUser" });
+      const slow = limited.client.registerUser({ sdkAppId: APP, originId: "arrived-first" });
+      await vi.waitFor(() => expect(limited.emulator.counters().RegisterUser.calls).toBe(1));
+      clock += 1_000; // the next second begins while the first request is still being processed
+      await limited.client.registerUser({ sdkAppId: APP, originId: "next-second" });
+      await expect(slow).resolves.toMatchObject({ userId: expect.any(String) });
+      expect(limited.emulator.counters().RegisterUser).toMatchObject({ calls: 2, applied: 2, rateLimited: 0 });
+    } finally {
+      await limited.close();
+    }
+  });
+
   it("latency beyond timeoutMs: Network.Timeout, outcome unknown", async () => {
     lcic.emulator.injectFault({ mode: "latency", ms: 500, action: "RegisterUser" });
     const impatient = createLcicClient({ ...lcic.clientConfig, timeoutMs: 150 });

@@ -243,10 +243,7 @@ export async function startLcicEmulator(options: EmulatorOptions = {}): Promise<
     }
 
     const fault = takeFault(action);
-    if (fault?.mode === "latency") {
-      await delay(fault.ms);
-      if (closed) return;
-    } else if (fault?.mode === "error") {
+    if (fault?.mode === "error") {
       return answerError(fault.code, fault.message ?? `Injected ${fault.code}.`);
     } else if (fault?.mode === "http") {
       log?.(`${action} http ${fault.status}`);
@@ -258,8 +255,13 @@ export async function startLcicEmulator(options: EmulatorOptions = {}): Promise<
       return;
     }
 
-    // LCIC refuses before doing anything, so a refused request applies nothing.
+    // LCIC counts a request in the second it arrives and refuses it before doing anything, so a
+    // refused request applies nothing, and a slow one (latency fault) counts when it came in.
     if (overRateLimit(action)) return answerError("RequestLimitExceeded", "Your request frequency exceeds the limit.");
+    if (fault?.mode === "latency") {
+      await delay(fault.ms);
+      if (closed) return;
+    }
 
     let params: unknown;
     try {
