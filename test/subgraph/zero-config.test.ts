@@ -1,7 +1,8 @@
-// The zero-configuration start as a user runs it: `tsx src/main.ts` with nothing but DATA_DIR and
-// PORT, then register and look up over HTTP, SIGTERM, and a second start that still has the data.
+// The zero-configuration start as a user runs it: `npm start` with nothing but DATA_DIR and PORT,
+// then register and look up over HTTP, SIGTERM to npm's pid (as a supervisor or checker sends it:
+// the service must get it, not be orphaned), and a second start that still has the data.
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, stat } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -9,13 +10,14 @@ import { afterAll, expect, it } from "vitest";
 import { freePort } from "../../src/db/embedded.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
-const dataDir = await mkdtemp(path.join(tmpdir(), "classroom-users-zero-config-"));
-// As root, the embedded PostgreSQL runs as `postgres`, which must reach the data directory.
-await chmod(dataDir, 0o755);
+// mkdtemp makes a 0700 directory, like `mktemp -d` or /root: as root, the service itself must let the
+// `postgres` system user through to its data.
+const tmpRoot = await mkdtemp(path.join(tmpdir(), "classroom-users-zero-config-"));
+const dataDir = path.join(tmpRoot, "data");
 const children: ChildProcess[] = [];
 afterAll(async () => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  await rm(dataDir, { recursive: true, force: true });
+  await rm(tmpRoot, { recursive: true, force: true });
 });
 
 interface Started {
@@ -29,7 +31,7 @@ function spawnMain(port: number) {
   const env: Record<string, string> = {};
   // Only what a shell would have: no LCIC, database or key settings leak in from the test run.
   for (const key of ["PATH", "HOME", "LANG", "TMPDIR"]) if (process.env[key]) env[key] = process.env[key]!;
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  const child = spawn("npm", ["start", "--silent"], {
     cwd: ROOT,
     env: { ...env, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: "info" },
     stdio: ["ignore", "pipe", "pipe"],
@@ -81,6 +83,10 @@ it("starts with no configuration, serves, stops cleanly on SIGTERM and keeps its
   const first = await start(port);
   expect(first.output()).toMatch(/No DATABASE_URL set: started an embedded PostgreSQL/);
   expect(first.output()).toMatch(/using the built-in LCIC emulator/);
+  if (process.getuid?.() === 0) {
+    expect(first.output()).toMatch(/made traversable/);
+    expect((await stat(tmpRoot)).mode & 0o001).toBe(0o001);
+  }
 
   const reg = (await gql(first.url, REGISTER, { input: { originId: "zero-1", name: "Zero Config" } })).registerClassroomUser;
   expect(reg).toMatchObject({ __typename: "RegisterClassroomUserSuccess", created: true, user: { originId: "zero-1", name: "Zero Config" } });
