@@ -222,9 +222,10 @@ export class UsersRepository {
 
   /**
    * Runs `fn` while holding the registration lock for (sdkAppId, originId), shared by every replica.
-   * A session-level advisory lock on a reserved connection: it is released when `fn` settles or,
-   * if the process dies, when PostgreSQL drops the connection. Writes inside `fn` autocommit, so the
-   * record of an attempt survives a crash in the middle of the LCIC call.
+   * A session-level advisory lock on a dedicated single-connection client (`openSession`): it is
+   * released when `fn` settles or, if the process dies, when PostgreSQL drops the connection. Writes
+   * inside `fn` go through the pool and autocommit, so the record of an attempt survives a crash in
+   * the middle of the LCIC call.
    *
    * With `wait: false` returns `undefined` at once when another holder has the lock (the reconciler's
    * skip-locked behaviour).
