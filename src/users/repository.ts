@@ -17,6 +17,12 @@ export interface RegisteredFields {
 
 const LOCK_NAMESPACE = 7_345_001; // first key of the two-key advisory lock: "classroom-users registration"
 
+/**
+ * Most lock connections open at once, beside the pool (each registration in flight holds one).
+ * 10: LCIC's pace (20 a second) keeps few registrations in flight.
+ */
+const MAX_LOCK_CONNECTIONS = 10;
+
 export class LockTimeoutError extends Error {
   override readonly name = "LockTimeoutError";
 }
@@ -37,21 +43,13 @@ export class UsersRepository {
   private readonly byOriginId;
 
   private readonly keyGates = new KeyedGates();
-  private readonly lockConnections: Gate;
+  private readonly lockConnections = new Gate(MAX_LOCK_CONNECTIONS);
 
   constructor(
     private readonly db: Database,
     /** Opens the dedicated connection that holds one registration lock (DatabaseHandle.openSession). */
     private readonly openSession: () => postgres.Sql,
-    options: {
-      /**
-       * Most lock connections open at once, beside the pool (each registration in flight holds one).
-       * Default 10: LCIC's pace (20 a second) keeps few registrations in flight.
-       */
-      maxLockConnections?: number;
-    } = {},
   ) {
-    this.lockConnections = new Gate(Math.max(1, options.maxLockConnections ?? 10));
     this.byUserId = db
       .select()
       .from(classroomUsers)
@@ -74,18 +72,6 @@ export class UsersRepository {
   async findByOriginId(sdkAppId: number, originId: string): Promise<ClassroomUserRow | undefined> {
     const [row] = await this.byOriginId.execute({ sdkAppId, originId });
     return row;
-  }
-
-  /** Registered users with these ids, in one query (for batched entity resolution). */
-  async findManyByUserIds(userIds: readonly string[]): Promise<ClassroomUserRow[]> {
-    if (userIds.length === 0) return [];
-    return this.db.select().from(classroomUsers).where(inArray(classroomUsers.userId, [...userIds]));
-  }
-
-  /** Rows for these (sdkAppId, originId) keys, in one query. */
-  async findManyByOriginIds(keys: ReadonlyArray<{ sdkAppId: number; originId: string }>): Promise<ClassroomUserRow[]> {
-    if (keys.length === 0) return [];
-    return this.db.select().from(classroomUsers).where(originKeysIn(keys));
   }
 
   /**
@@ -240,7 +226,7 @@ export class UsersRepository {
     const deadline = Date.now() + Math.max(0, options.timeoutMs);
     // In-process gates first, so waiting costs no connection: requests of this process for the same
     // key queue in memory (one connection per key waits in PostgreSQL, for other replicas), and at
-    // most `maxLockConnections` lock connections are open at once, bounding what a burst of
+    // most `MAX_LOCK_CONNECTIONS` lock connections are open at once, bounding what a burst of
     // registrations adds to the server's connection count.
     const keyGate = this.keyGates.enter(lockKey);
     try {
@@ -309,10 +295,6 @@ export class UsersRepository {
 export class Gate {
   private readonly waiters: Array<(granted: boolean) => void> = [];
   constructor(private permits: number) {}
-
-  get idle(): boolean {
-    return this.waiters.length === 0;
-  }
 
   tryAcquire(): boolean {
     if (this.permits <= 0) return false;

@@ -80,10 +80,6 @@ export class UsersService {
     this.lockTimeoutMs = deps.lockTimeoutMs ?? 30_000;
   }
 
-  get defaultSdkAppId(): number {
-    return this.deps.sdkAppId;
-  }
-
   private resolveSdkAppId(sdkAppId: number | null | undefined): number {
     const id = sdkAppId ?? this.deps.sdkAppId;
     if (!this.deps.sdkAppIds.includes(id)) throw new InvalidSdkAppIdError(id);

@@ -56,11 +56,6 @@ export class TokenCipher {
     decipher.setAuthTag(Buffer.from(tag, "base64url"));
     return Buffer.concat([decipher.update(Buffer.from(ciphertext, "base64url")), decipher.final()]).toString("utf8");
   }
-
-  /** True when the ciphertext was made with an older key (to re-encrypt on the next write). */
-  isStale(sealed: string): boolean {
-    return sealed.split(".")[1] !== this.keys[0]!.id;
-  }
 }
 
 /**
