@@ -126,33 +126,44 @@ export class UsersService {
     locked = false,
   ): Promise<RegisterResult> {
     if (onExisting === "FAIL") throw new OriginIdExistsError(row.originId, row.userId ?? undefined);
-    const token = this.readToken(row);
-    if (token && isTokenFresh(row.tokenExpiresAt, this.now())) {
-      return { user: row, token, tokenExpiresAt: row.tokenExpiresAt!, requestId: row.lcicRequestId ?? undefined, created: false };
-    }
-    const refresh = async () => {
+    const fresh = this.freshTokenResult(row);
+    if (fresh) return fresh;
+    // `locked`: the caller read `row` under this key's lock, so it is current.
+    if (locked) return this.refreshToken(row, onExisting, fields);
+    const refreshed = await this.withLock({ sdkAppId: row.sdkAppId, originId: row.originId }, async () => {
       // Re-read under the lock: a concurrent request may have refreshed it already.
       const current = (await this.deps.repository.findByOriginId(row.sdkAppId, row.originId)) ?? row;
-      const currentToken = this.readToken(current);
-      if (currentToken && isTokenFresh(current.tokenExpiresAt, this.now())) {
-        return { user: current, token: currentToken, tokenExpiresAt: current.tokenExpiresAt!, requestId: current.lcicRequestId ?? undefined, created: false };
-      }
-      let login: LcicToken;
-      try {
-        login = await this.callLcic(() => this.deps.lcic.loginUser(current.userId!), { userId: current.userId!, sdkAppId: current.sdkAppId });
-      } catch (error) {
-        if (!(error instanceof ClassroomUserNotFoundError)) throw error;
-        // Deleted in LCIC since we stored it: the originId is free there again, so register it anew
-        // (under this key's lock, from a pending row, like any new registration).
-        this.deps.logger.warn({ sdkAppId: current.sdkAppId, userId: current.userId }, "stored user no longer exists in LCIC; registering the originId again");
-        const pending = await this.deps.repository.resetToPending(current.id);
-        return this.registerPending(pending, { name: fields.name ?? current.name, avatar: fields.avatar ?? current.avatar }, onExisting);
-      }
-      const updated = await this.storeToken(current, login);
-      return { user: updated, token: login.token, tokenExpiresAt: updated.tokenExpiresAt!, requestId: login.requestId, created: false };
-    };
-    if (locked) return refresh();
-    return (await this.withLock({ sdkAppId: row.sdkAppId, originId: row.originId }, refresh))!;
+      return this.freshTokenResult(current) ?? this.refreshToken(current, onExisting, fields);
+    });
+    return refreshed!;
+  }
+
+  /** The stored user with its stored token, if that is readable and valid for at least another hour. */
+  private freshTokenResult(row: ClassroomUserRow): RegisterResult | undefined {
+    const token = this.readToken(row);
+    if (!token || !isTokenFresh(row.tokenExpiresAt, this.now())) return undefined;
+    return { user: row, token, tokenExpiresAt: row.tokenExpiresAt!, requestId: row.lcicRequestId ?? undefined, created: false };
+  }
+
+  /** Under the key's lock, with the current registered row: a new LCIC token for it. */
+  private async refreshToken(
+    current: ClassroomUserRow,
+    onExisting: OnExisting,
+    fields: { name: string | null; avatar: string | null },
+  ): Promise<RegisterResult> {
+    let login: LcicToken;
+    try {
+      login = await this.callLcic(() => this.deps.lcic.loginUser(current.userId!), { userId: current.userId!, sdkAppId: current.sdkAppId });
+    } catch (error) {
+      if (!(error instanceof ClassroomUserNotFoundError)) throw error;
+      // Deleted in LCIC since we stored it: the originId is free there again, so register it anew
+      // (under this key's lock, from a pending row, like any new registration).
+      this.deps.logger.warn({ sdkAppId: current.sdkAppId, userId: current.userId }, "stored user no longer exists in LCIC; registering the originId again");
+      const pending = await this.deps.repository.resetToPending(current.id);
+      return this.registerPending(pending, { name: fields.name ?? current.name, avatar: fields.avatar ?? current.avatar }, onExisting);
+    }
+    const updated = await this.deps.repository.updateToken(current.id, this.sealToken(login));
+    return { user: updated, token: login.token, tokenExpiresAt: updated.tokenExpiresAt!, requestId: login.requestId, created: false };
   }
 
   /** Under the key's lock, with our pending row: finish or make the LCIC registration. */
@@ -385,11 +396,6 @@ export class UsersService {
       tokenExpiresAt: tokenExpiry(issuedAt),
       lcicRequestId: login.requestId || null,
     };
-  }
-
-  private async storeToken(row: ClassroomUserRow, login: LcicToken): Promise<ClassroomUserRow> {
-    const sealed = this.sealToken(login);
-    return this.deps.repository.updateToken(row.id, { tokenCiphertext: sealed.tokenCiphertext, tokenExpiresAt: sealed.tokenExpiresAt, lcicRequestId: sealed.lcicRequestId });
   }
 
   /** The stored token, or undefined when absent or unreadable (e.g. its key was rotated out). */
