@@ -43,18 +43,24 @@ function referenceLoader(ctx: GraphQLContext) {
 }
 
 /**
+ * What the read rule compares with a caller who lacks the read scope. Whose user a userId names is
+ * known only from the stored row (read-only: no LCIC call, no write); an unknown userId is refused
+ * like someone else's, so existence is not revealed.
+ */
+async function readTargetOf(ctx: GraphQLContext, lookup: { userId: string | undefined; originId: string | undefined }): Promise<ReadTarget> {
+  const { userId, originId } = lookup;
+  if (userId === undefined) return { originId };
+  const storedOriginId = await ctx.users.storedOriginIdOf(userId);
+  return { userId, ...(originId !== undefined ? { originId } : {}), ...(storedOriginId !== undefined ? { storedOriginId } : {}) };
+}
+
+/**
  * `_entities` is a way to read users too, so it follows `classroomUser`'s rule: the read scope, or
  * the caller's own user. Checked per reference before anything is loaded from LCIC.
  */
 async function assertMayResolve(ref: ClassroomUserReference, ctx: GraphQLContext): Promise<void> {
   if (ctx.principal.scopes.has(ctx.auth.scopes.read)) return;
-  let target: ReadTarget = {};
-  if ("userId" in ref) {
-    const storedOriginId = await ctx.users.storedOriginIdOf(ref.userId);
-    target = { userId: ref.userId, ...(storedOriginId !== undefined ? { storedOriginId } : {}) };
-  } else {
-    target = { originId: ref.originId };
-  }
+  const target = await readTargetOf(ctx, "userId" in ref ? { userId: ref.userId, originId: undefined } : { userId: undefined, originId: ref.originId });
   if (!canRead(ctx.principal, target, ctx.auth)) throw forbidden();
 }
 
@@ -157,12 +163,7 @@ builder.queryType({
       authenticated: true,
       authScopes: async (_root, args, ctx) => {
         if (ctx.principal.scopes.has(ctx.auth.scopes.read)) return true;
-        if (args.userId == null) return { read: { originId: args.originId ?? undefined } };
-        // Whose user a userId names is known only from the stored row (read-only: no LCIC call, no
-        // write); an unknown userId is refused like someone else's, so existence is not revealed.
-        const userId = String(args.userId);
-        const storedOriginId = await ctx.users.storedOriginIdOf(userId);
-        return { read: { userId, ...(args.originId != null ? { originId: args.originId } : {}), ...(storedOriginId !== undefined ? { storedOriginId } : {}) } };
+        return { read: await readTargetOf(ctx, { userId: args.userId == null ? undefined : String(args.userId), originId: args.originId ?? undefined }) };
       },
       resolve: (_root, args, ctx) =>
         ctx.users.find({ userId: args.userId == null ? args.userId : String(args.userId), originId: args.originId, sdkAppId: args.sdkAppId }),
