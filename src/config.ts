@@ -10,14 +10,17 @@ const DEFAULT_EMULATOR_SDK_APP_ID = 1400000001;
 
 const emptyAsUndefined = (value: unknown) => (typeof value === "string" && value.trim() === "" ? undefined : value);
 const optionalString = z.preprocess(emptyAsUndefined, z.string().trim().optional());
-const boolFlag = (defaultValue: boolean) =>
-  z.preprocess(
-    emptyAsUndefined,
-    z
-      .enum(["true", "false", "1", "0", "yes", "no"], { message: "must be true or false" })
-      .transform((v) => v === "true" || v === "1" || v === "yes")
-      .optional(),
-  ).transform((v) => v ?? defaultValue);
+/** true/false (or 1/0, yes/no); undefined when unset. */
+const optionalFlag = z.preprocess(
+  emptyAsUndefined,
+  z
+    .enum(["true", "false", "1", "0", "yes", "no"], { message: "must be true or false" })
+    .transform((v) => v === "true" || v === "1" || v === "yes")
+    .optional(),
+);
+const boolFlag = (defaultValue: boolean) => optionalFlag.transform((v) => v ?? defaultValue);
+/** `a, b,c` → ["a", "b", "c"]; unset or blank → undefined. */
+const commaSeparated = (v: unknown) => (typeof v === "string" && v.trim() !== "" ? v.split(",").map((s) => s.trim()).filter(Boolean) : undefined);
 const intInRange = (min: number, max: number) =>
   z.preprocess(
     emptyAsUndefined,
@@ -60,10 +63,7 @@ const envSchema = z.object({
   TENCENTCLOUD_SECRET_ID: optionalString,
   TENCENTCLOUD_SECRET_KEY: optionalString,
   LCIC_SDK_APP_ID: z.preprocess(emptyAsUndefined, sdkAppId.optional()),
-  LCIC_SDK_APP_IDS: z.preprocess(
-    (v) => (typeof v === "string" && v.trim() !== "" ? v.split(",").map((s) => s.trim()).filter(Boolean) : undefined),
-    z.array(sdkAppId).optional(),
-  ),
+  LCIC_SDK_APP_IDS: z.preprocess(commaSeparated, z.array(sdkAppId).optional()),
   LCIC_REGION: optionalString,
   LCIC_TIMEOUT_MS: intInRange(100, 120_000),
   LCIC_MAX_QUEUE_MS: intInRange(0, 60_000),
@@ -75,7 +75,7 @@ const envSchema = z.object({
   RECONCILER_STALE_AFTER_MS: intInRange(100, 86_400_000),
   // Hardening (see docs/security.md). AUTH_* variables are parsed by src/auth/config.ts.
   CORS_ORIGINS: z.preprocess(
-    (v) => (typeof v === "string" && v.trim() !== "" ? v.split(",").map((s) => s.trim()).filter(Boolean) : undefined),
+    commaSeparated,
     z
       .array(
         z.string().refine((o) => {
@@ -89,8 +89,9 @@ const envSchema = z.object({
       )
       .optional(),
   ),
-  GRAPHQL_INTROSPECTION: z.preprocess(emptyAsUndefined, z.enum(["true", "false", "1", "0", "yes", "no"], { message: "must be true or false" }).optional()),
-  GRAPHIQL: z.preprocess(emptyAsUndefined, z.enum(["true", "false", "1", "0", "yes", "no"], { message: "must be true or false" }).optional()),
+  // No default here: it depends on NODE_ENV.
+  GRAPHQL_INTROSPECTION: optionalFlag,
+  GRAPHIQL: optionalFlag,
   GRAPHQL_MAX_DEPTH: intInRange(1, 100),
   GRAPHQL_MAX_ALIASES: intInRange(0, 1000),
   GRAPHQL_MAX_DIRECTIVES: intInRange(0, 1000),
@@ -101,9 +102,6 @@ const envSchema = z.object({
   REGISTRATION_RATE_LIMIT_PER_MINUTE: intInRange(0, 1_000_000),
   TRUSTED_DOCUMENTS_FILE: optionalString,
 });
-
-const asFlag = (value: string | undefined): boolean | undefined =>
-  value === undefined ? undefined : value === "true" || value === "1" || value === "yes";
 
 /** Defaults of the request limits; docs/security.md lists them too. */
 export const SECURITY_DEFAULTS = {
@@ -279,8 +277,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     auth,
     security: {
       corsOrigins: (e.CORS_ORIGINS ?? []).map((o) => o.replace(/\/$/, "")),
-      introspection: asFlag(e.GRAPHQL_INTROSPECTION) ?? !production,
-      graphiql: asFlag(e.GRAPHIQL) ?? !production,
+      introspection: e.GRAPHQL_INTROSPECTION ?? !production,
+      graphiql: e.GRAPHIQL ?? !production,
       maxDepth: e.GRAPHQL_MAX_DEPTH ?? SECURITY_DEFAULTS.maxDepth,
       maxAliases: e.GRAPHQL_MAX_ALIASES ?? SECURITY_DEFAULTS.maxAliases,
       maxDirectives: e.GRAPHQL_MAX_DIRECTIVES ?? SECURITY_DEFAULTS.maxDirectives,
