@@ -33,6 +33,9 @@ import { LcicError } from "./errors.js";
 /** Our code for "we refused to queue this call any longer"; `kind` is `rate_limited`. */
 export const LCIC_QUEUE_FULL = "Lcic.QueueFull";
 
+/** Our code when the pacer itself failed (its PostgreSQL was unreachable): nothing was sent. */
+export const LCIC_PACER_UNAVAILABLE = "Lcic.PacerUnavailable";
+
 /** LCIC's documented per-action limits, requests per second (LCIC-NOTES §1). */
 export const LCIC_PUBLISHED_RATE_LIMITS: Readonly<Record<LcicAction, number>> = {
   RegisterUser: 20,

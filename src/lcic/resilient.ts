@@ -9,11 +9,10 @@ import type { CallOptions, LcicAction, LcicClient } from "./client.js";
 import { CircuitBreaker, LCIC_CIRCUIT_OPEN, type CircuitState } from "./breaker.js";
 import { systemNow, systemSleep, type Now, type Sleep } from "./clock.js";
 import { isLcicError, LcicError } from "./errors.js";
-import { LCIC_QUEUE_FULL, type Pacer } from "./pacer.js";
+import { LCIC_PACER_UNAVAILABLE, LCIC_QUEUE_FULL, type Pacer } from "./pacer.js";
 import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicyOptions } from "./retry.js";
 
-/** Our code when the pacer itself failed (its PostgreSQL was unreachable): nothing was sent. */
-export const LCIC_PACER_UNAVAILABLE = "Lcic.PacerUnavailable";
+export { LCIC_PACER_UNAVAILABLE };
 
 /**
  * What the wrapper reports for metrics and logs. Carries action names and error codes only, never

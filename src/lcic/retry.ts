@@ -7,7 +7,9 @@
  */
 import type { LcicAction } from "./client.js";
 import { systemNow, systemSleep, type Now, type Sleep } from "./clock.js";
+import { LCIC_CIRCUIT_OPEN } from "./breaker.js";
 import { isLcicError, type LcicError } from "./errors.js";
+import { LCIC_PACER_UNAVAILABLE, LCIC_QUEUE_FULL } from "./pacer.js";
 
 export interface RetryPolicyOptions {
   /** First backoff ceiling, ms. */
@@ -52,7 +54,7 @@ export const IDEMPOTENT_LCIC_ACTIONS: ReadonlySet<LcicAction> = new Set<LcicActi
 ]);
 
 /** Codes our own resilience layer throws; retrying them here would defeat their purpose. */
-const LOCAL_REFUSALS: ReadonlySet<string> = new Set(["Lcic.QueueFull", "Lcic.CircuitOpen", "Lcic.PacerUnavailable"]);
+const LOCAL_REFUSALS: ReadonlySet<string> = new Set([LCIC_QUEUE_FULL, LCIC_CIRCUIT_OPEN, LCIC_PACER_UNAVAILABLE]);
 
 /**
  * Whether `error` from `action` may be retried: LCIC rate-limited us or was unavailable, said it is
