@@ -154,12 +154,14 @@ describe("registerClassroomUser: LCIC too slow (LCIC_TIMEOUT_MS)", () => {
   it("Network.Timeout on both rounds → LcicUnavailableError; LCIC creates the user late; the retry adopts it as ours, exactly once", async () => {
     const slow = await startTestServer({ configEnv: { LCIC_TIMEOUT_MS: "200" } });
     try {
-      slow.emulator.injectFault({ mode: "latency", ms: 600, action: "RegisterUser", times: 2 });
+      // Far slower than both rounds and the reconciliation after each (timeouts 200 ms): nothing has
+      // landed when the request gives up, however the machine is loaded.
+      slow.emulator.injectFault({ mode: "latency", ms: 2_500, action: "RegisterUser", times: 2 });
       const r = await register(slow, { originId: "slow", name: "Slow" });
       expect(r).toMatchObject({ __typename: "LcicUnavailableError", code: "Network.Timeout", requestId: null });
       expect(await slow.rows()).toEqual([expect.objectContaining({ status: "pending", user_id: null, last_error: "Network.Timeout", attempts: 2 })]);
       // LCIC finishes the slow calls after we gave up: the first creates the user, the second is refused.
-      await expect.poll(() => slow.emulator.counters().RegisterUser.errors + slow.emulator.counters().RegisterUser.applied, { timeout: 3000 }).toBe(2);
+      await expect.poll(() => slow.emulator.counters().RegisterUser.errors + slow.emulator.counters().RegisterUser.applied, { timeout: 6000 }).toBe(2);
       expect(slow.emulator.users()).toHaveLength(1);
       const retry = await register(slow, { originId: "slow", name: "Slow" });
       expect(retry).toMatchObject({ __typename: "RegisterClassroomUserSuccess", created: true, user: { userId: slow.emulator.users()[0]!.userId, name: "Slow" } });
