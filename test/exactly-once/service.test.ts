@@ -80,10 +80,10 @@ describe("exactly-once registration in one process (real SDK + emulator)", () =>
 
   it("replies lost on every round: the caller is told to retry, and the retry adopts the one user", async () => {
     // Slower than both rounds and the reconciliation after each: nothing has landed when the request gives up.
-    h.emulator.injectFault({ action: "RegisterUser", mode: "latency", ms: 3_000, times: 2 });
+    h.emulator.injectFault({ action: "RegisterUser", mode: "latency", ms: 4_500, times: 2 });
     await expect(h.users.register({ originId: "slow-2" })).rejects.toBeInstanceOf(LcicUnavailableError);
     expect(await h.repository.findByOriginId(sdkAppId, "slow-2")).toMatchObject({ status: "pending", attempts: 2 });
-    await expect.poll(() => lcicUsersFor("slow-2").length, { timeout: 5000 }).toBe(1); // LCIC applies one call late
+    await expect.poll(() => lcicUsersFor("slow-2").length, { timeout: 8000 }).toBe(1); // LCIC applies one call late
     const retried = await h.users.register({ originId: "slow-2" });
     expect(lcicUsersFor("slow-2")).toEqual([expect.objectContaining({ userId: retried.user.userId })]);
     expect(h.emulator.counters().RegisterUser.applied).toBe(1);
