@@ -49,6 +49,8 @@ export interface UsersServiceDeps {
   /** Longest a request waits for another request registering the same key. */
   lockTimeoutMs?: number;
   now?: () => Date;
+  /** Waits between RegisterUser rounds (injectable for tests); default a real timer. */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /**
@@ -73,10 +75,12 @@ export const GENERATED_ORIGIN_ID_PREFIX = "cu-";
  */
 export class UsersService {
   private readonly now: () => Date;
+  private readonly sleep: (ms: number) => Promise<void>;
   private readonly lockTimeoutMs: number;
 
   constructor(private readonly deps: UsersServiceDeps) {
     this.now = deps.now ?? (() => new Date());
+    this.sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.lockTimeoutMs = deps.lockTimeoutMs ?? 30_000;
   }
 
@@ -211,7 +215,7 @@ export class UsersService {
           if (round < REGISTER_ROUNDS) {
             // Sending RegisterUser again is safe: it carries the same originId, so if the first call
             // still lands, one of the two is refused by LCIC as OriginIdExists and adopted above.
-            await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 150));
+            await this.sleep(50 + Math.random() * 150); // a little jitter, so replicas do not resend in step
             continue;
           }
           await repository.recordFailure(row.id, error.code);
