@@ -11,6 +11,19 @@ import { loadOrCreateLocalKey } from "./users/tokens.js";
 
 const EMBEDDED_DATABASE = "classroom_users";
 
+/** What to undo at shutdown, newest first; also run when start-up fails half-way (no orphaned PostgreSQL). */
+const cleanups: Array<() => Promise<void>> = [];
+
+async function runCleanups(onError: (error: unknown) => void): Promise<void> {
+  for (const cleanup of cleanups) {
+    try {
+      await cleanup();
+    } catch (error) {
+      onError(error);
+    }
+  }
+}
+
 async function main() {
   let config: Config;
   try {
@@ -23,13 +36,14 @@ async function main() {
     throw error;
   }
   const logger = createLogger({ level: config.logLevel });
+  // Installed first, so a signal during start-up also stops what has been started so far.
+  installShutdown(logger);
   if (config.auth.mode === "none") {
     logger.warn(
       { host: config.host },
       "AUTH_MODE=none: no authentication, every caller may register and read anyone (allowed only on loopback; set AUTH_MODE=jwt with AUTH_JWKS_URL or AUTH_JWT_SECRET to require tokens)",
     );
   }
-  const cleanups: Array<() => Promise<void>> = [];
 
   // PostgreSQL: the configured one, or a real embedded server keeping its data under DATA_DIR.
   let databaseUrl = config.database.url;
@@ -88,7 +102,6 @@ async function main() {
   const { url } = await app.server.listen(config.port, config.host);
   logger.info({ url: `${url}/graphql`, lcic: config.lcic.mode }, `classroom-users ready: GraphiQL at ${url}/graphql`);
 
-  installShutdown(logger, cleanups);
 }
 
 async function ensureDatabase(maintenanceUrl: string, name: string) {
@@ -101,7 +114,7 @@ async function ensureDatabase(maintenanceUrl: string, name: string) {
   }
 }
 
-function installShutdown(logger: Logger, cleanups: Array<() => Promise<void>>) {
+function installShutdown(logger: Logger) {
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) {
@@ -111,14 +124,10 @@ function installShutdown(logger: Logger, cleanups: Array<() => Promise<void>>) {
     stopping = true;
     logger.info({ signal }, "shutting down: finishing in-flight requests");
     let code = 0;
-    for (const cleanup of cleanups) {
-      try {
-        await cleanup();
-      } catch (error) {
-        code = 1;
-        logger.error({ err: error }, "error during shutdown");
-      }
-    }
+    await runCleanups((error) => {
+      code = 1;
+      logger.error({ err: error }, "error during shutdown");
+    });
     logger.info("stopped");
     logger.flush();
     process.exit(code);
@@ -127,7 +136,8 @@ function installShutdown(logger: Logger, cleanups: Array<() => Promise<void>>) {
   process.on("SIGINT", () => void stop("SIGINT"));
 }
 
-main().catch((error: unknown) => {
+main().catch(async (error: unknown) => {
   console.error("classroom-users failed to start:", error instanceof Error ? error.message : error);
+  await runCleanups(() => {});
   process.exit(1);
 });

