@@ -244,6 +244,19 @@ describe("exactly-once registration across three server processes", () => {
       }
     })();
 
+    // If the run is about to hit its timeout, say where it stands (a hang is otherwise silent).
+    const watchdog = setTimeout(() => {
+      console.log(
+        [
+          `multi-process watchdog at ${Date.now() - startedAt} ms: done ${done}/${total}, in flight ${inFlight}, paused ${paused !== undefined}, killed ${killed}`,
+          `  figures ${JSON.stringify(figures)}; codes ${JSON.stringify(Object.fromEntries(codesSeen))}`,
+          `  LCIC counters ${JSON.stringify(emulator.counters())}`,
+          ...replicas.map((r) => `  replica ${r.port} (exit ${r.child.exitCode}): ${r.output.slice(-8).join("\n    ")}`),
+        ].join("\n"),
+      );
+    }, 80_000);
+    watchdog.unref();
+
     await Promise.all(
       Array.from({ length: CLIENTS }, async (_, client) => {
         for (let next = work.pop(); next !== undefined; next = work.pop()) {
@@ -256,6 +269,7 @@ describe("exactly-once registration across three server processes", () => {
     );
     clearInterval(injector);
     await crash;
+    clearTimeout(watchdog);
     const loadMs = Date.now() - startedAt;
     expect(killed).toBe(true);
     expect(convergeAfterKillMs).toBeGreaterThan(0);
