@@ -3,11 +3,22 @@
  * subgraph by the only id the course platform knows, its own student id, i.e. the
  * `sdkAppId originId` key. It declares that key only (resolvable: false: it adds no fields).
  *
- * Why not mix keys in one list: federation query planners (Apollo's and Hive's) send all references of
- * one field through one key, so a list whose items carry different keys cannot be planned. Referring
- * by `userId` from a second field needs `@external` + `@provides` on the stub; both composers accept
- * that, but Hive Gateway 2.x overflowed its stack planning `students { userId }` through it (tried and
- * recorded in docs/supergraph.md), so references by `userId` are proven against `_entities` directly.
+ * Why one list cannot mix keys (tried against Hive Gateway 2.12 with both composers' supergraphs):
+ * - Both keys on the stub, `resolvable: false`, key fields nullable (not `@external`): both composers
+ *   accept it (and make the supergraph's `ClassroomUser.userId`, `sdkAppId`, `originId` nullable). The
+ *   gateway fetches `userId sdkAppId originId` from here, but splits the users subgraph into one
+ *   entry point per key and picks one (`userId`) for the whole field; a representation carries that
+ *   key's fields only, and items whose key is null are dropped, so the students referred to by
+ *   (sdkAppId, originId) get `name: null` and never reach `_entities`. Same with either key first and
+ *   with the origin key resolvable; declared non-null, the stub's key fields null the whole answer.
+ * - `@external` key fields + `@provides` on the list: external fields must keep the owner's
+ *   non-null types (nullable ones fail both composers), so every item must carry every provided
+ *   field, which is exactly what a mixed list lacks (the courses subgraph itself then fails with
+ *   "Cannot return null for non-nullable field"). With one field per key both composers accept it,
+ *   but Hive Gateway 2.12 overflowed its stack planning `students { userId }` through the other
+ *   key's field.
+ * So references by `userId` are proven against `_entities` directly (test/entities.test.ts), and
+ * this subgraph refers by one key. See the README, "One key per field".
  */
 import { createServer, type Server } from "node:http";
 import { buildSubgraphSchema } from "@apollo/subgraph";
