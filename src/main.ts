@@ -1,6 +1,5 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
-import postgres from "postgres";
 import { createApp } from "./app.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "./db/embedded.js";
@@ -71,7 +70,7 @@ async function main() {
     if (embedded.madeTraversable.length > 0) {
       logger.warn({ directories: embedded.madeTraversable }, "Running as root: PostgreSQL runs as the 'postgres' system user, so these directories were made traversable (o+x) for it");
     }
-    await ensureDatabase(embedded.url, EMBEDDED_DATABASE);
+    await embedded.createDatabase(EMBEDDED_DATABASE, { ifMissing: true });
     databaseUrl = embedded.urlFor(EMBEDDED_DATABASE);
     logger.info({ dataDir: path.resolve(config.dataDir, "pg"), ms: Date.now() - started }, "No DATABASE_URL set: started an embedded PostgreSQL (set DATABASE_URL to use your own)");
   }
@@ -102,16 +101,6 @@ async function main() {
   const { url } = await app.server.listen(config.port, config.host);
   logger.info({ url: `${url}/graphql`, lcic: config.lcic.mode }, `classroom-users ready: GraphiQL at ${url}/graphql`);
 
-}
-
-async function ensureDatabase(maintenanceUrl: string, name: string) {
-  const sql = postgres(maintenanceUrl, { max: 1, onnotice: () => {} });
-  try {
-    const [row] = await sql`select 1 as ok from pg_database where datname = ${name}`;
-    if (!row) await sql.unsafe(`CREATE DATABASE "${name}"`);
-  } finally {
-    await sql.end({ timeout: 5 });
-  }
 }
 
 function installShutdown(logger: Logger) {

@@ -31,7 +31,8 @@ export interface EmbeddedDatabase {
   /** Directories made traversable (o+x) so the `postgres` system user can reach PostgreSQL's files (root only). */
   madeTraversable: string[];
   urlFor(database: string): string;
-  createDatabase(name: string, template?: string): Promise<void>;
+  /** Creates a database; with `ifMissing`, one that already exists is left as it is. */
+  createDatabase(name: string, options?: { ifMissing?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -98,10 +99,11 @@ export async function startEmbeddedPostgres(options: {
     url: urlFor("postgres"),
     madeTraversable,
     urlFor,
-    async createDatabase(name, template) {
+    async createDatabase(name, options = {}) {
       const sql = postgres(urlFor("postgres"), { max: 1, onnotice: () => {} });
       try {
-        await sql.unsafe(`CREATE DATABASE ${quoteIdent(name)}${template ? ` TEMPLATE ${quoteIdent(template)}` : ""}`);
+        if (options.ifMissing && (await sql`select 1 from pg_database where datname = ${name}`).length > 0) return;
+        await sql.unsafe(`CREATE DATABASE ${quoteIdent(name)}`);
       } finally {
         await sql.end({ timeout: 5 });
       }
