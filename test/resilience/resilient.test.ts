@@ -5,6 +5,10 @@ import { LcicError, type LcicErrorKind } from "../../src/lcic/errors.js";
 import { createPostgresPacer, LCIC_QUEUE_FULL, lcicQueueFullError, type Pacer } from "../../src/lcic/pacer.js";
 import { createResilientLcicClient, LCIC_PACER_UNAVAILABLE, type ResilienceEvent } from "../../src/lcic/resilient.js";
 import { createTestDatabase } from "../support/database.js";
+import { fakeTime } from "../support/fake-time.js";
+
+/** Fake time shared by the wrapper, pacer and breaker starts near real epoch milliseconds. */
+const START = 1_800_000_000_000;
 
 const TOKEN = "secret-login-token-never-in-events";
 
@@ -41,20 +45,6 @@ function scriptedLcic(script: Partial<Record<LcicAction, unknown[]>> = {}) {
   return { client, calls };
 }
 
-/** Fake time shared by the wrapper, pacer and breaker: sleeping advances it. */
-function fakeTime() {
-  let t = 1_800_000_000_000;
-  const sleeps: number[] = [];
-  return {
-    now: () => t,
-    sleep: async (ms: number) => {
-      sleeps.push(ms);
-      t += ms;
-    },
-    advance: (ms: number) => void (t += ms),
-    sleeps,
-  };
-}
 
 describe("resilient LCIC client", () => {
   const database = createTestDatabase();
@@ -66,7 +56,7 @@ describe("resilient LCIC client", () => {
   }
 
   it("passes a successful call through, paced, and counts it", async () => {
-    const time = fakeTime();
+    const time = fakeTime(START);
     const events: ResilienceEvent[] = [];
     const { client: inner, calls } = scriptedLcic();
     const lcic = createResilientLcicClient(inner, { pacer: await pacer(time), maxQueueMs: 2_000, ...time, onEvent: (e) => events.push(e) });
@@ -82,7 +72,7 @@ describe("resilient LCIC client", () => {
   });
 
   it("retries RequestLimitExceeded after its retryAfterMs, re-pacing the retry", async () => {
-    const time = fakeTime();
+    const time = fakeTime(START);
     const acquired: LcicAction[] = [];
     const shared = await pacer(time);
     const countingPacer: Pacer = { acquire: (a, s, o) => (acquired.push(a), shared.acquire(a, s, o)) };
@@ -98,7 +88,7 @@ describe("resilient LCIC client", () => {
   });
 
   it("does not retry an outcome-unknown RegisterUser, but does retry the same failure of DescribeUser", async () => {
-    const time = fakeTime();
+    const time = fakeTime(START);
     const { client: inner, calls } = scriptedLcic({ RegisterUser: [timeout()], DescribeUser: [timeout(), timeout()] });
     const lcic = createResilientLcicClient(inner, { maxQueueMs: 2_000, ...time, random: () => 0.5 });
     await expect(lcic.registerUser({ sdkAppId: 103 })).rejects.toMatchObject({ code: "Network.Timeout", outcomeUnknown: true, action: "RegisterUser" });
@@ -108,7 +98,7 @@ describe("resilient LCIC client", () => {
   });
 
   it("does not retry business errors", async () => {
-    const time = fakeTime();
+    const time = fakeTime(START);
     const { client: inner, calls } = scriptedLcic({ RegisterUser: [lcicError("FailedOperation.OriginIdExists", "business", false)] });
     const lcic = createResilientLcicClient(inner, { maxQueueMs: 2_000, ...time });
     await expect(lcic.registerUser({ sdkAppId: 104, originId: "taken" })).rejects.toMatchObject({ code: "FailedOperation.OriginIdExists" });
@@ -116,7 +106,7 @@ describe("resilient LCIC client", () => {
   });
 
   it("refuses with Lcic.QueueFull when the pacer queue is longer than maxQueueMs, without calling LCIC", async () => {
-    const time = fakeTime();
+    const time = fakeTime(START);
     const events: ResilienceEvent[] = [];
     const { client: inner, calls } = scriptedLcic();
     const lcic = createResilientLcicClient(inner, { pacer: await pacer(time, 100, async () => {}), maxQueueMs: 100, ...time, onEvent: (e) => events.push(e) });
@@ -132,7 +122,7 @@ describe("resilient LCIC client", () => {
   });
 
   it("LCIC down: opens the circuit and then fails fast without calling LCIC, until a probe succeeds", async () => {
-    const time = fakeTime();
+    const time = fakeTime(START);
     const down = Array.from({ length: 100 }, refused);
     const { client: inner, calls } = scriptedLcic({ LoginUser: down });
     const breaker = new CircuitBreaker({ consecutiveFailures: 5, coolDownMs: 10_000, now: time.now });
@@ -164,7 +154,7 @@ describe("resilient LCIC client", () => {
   });
 
   it("business and rate-limit answers do not open the circuit", async () => {
-    const time = fakeTime();
+    const time = fakeTime(START);
     const notFound = Array.from({ length: 20 }, () => lcicError("ResourceNotFound.User", "business", false));
     const { client: inner } = scriptedLcic({ DescribeUser: notFound, LoginUser: Array.from({ length: 20 }, requestLimit) });
     const lcic = createResilientLcicClient(inner, { maxQueueMs: 2_000, retry: { maxAttempts: 1 }, ...time });
@@ -176,7 +166,7 @@ describe("resilient LCIC client", () => {
   });
 
   it("a pacer whose database fails yields Lcic.PacerUnavailable: nothing sent, circuit untouched", async () => {
-    const time = fakeTime();
+    const time = fakeTime(START);
     const { client: inner, calls } = scriptedLcic();
     const broken: Pacer = { acquire: async () => { throw new Error("connect ECONNREFUSED 127.0.0.1:5432"); } };
     const lcic = createResilientLcicClient(inner, { pacer: broken, maxQueueMs: 2_000, ...time });
@@ -188,7 +178,7 @@ describe("resilient LCIC client", () => {
   });
 
   it("a caller's abort is neither retried nor counted against LCIC", async () => {
-    const time = fakeTime();
+    const time = fakeTime(START);
     const controller = new AbortController();
     const aborted = lcicError("Network.Aborted", "unavailable", false, true);
     const { client: inner, calls } = scriptedLcic({ DescribeUser: [aborted, aborted, aborted, aborted, aborted, aborted] });
@@ -201,7 +191,7 @@ describe("resilient LCIC client", () => {
   });
 
   it("a retry bounded by the remaining budget that cannot get a slot ends with LCIC's error, not the queue's", async () => {
-    const time = fakeTime();
+    const time = fakeTime(START);
     const bounds: Array<number | undefined> = [];
     const pacer: Pacer = {
       acquire: async (action, _sdkAppId, o) => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { LcicAction } from "../../src/lcic/client.js";
 import { LcicError, type LcicErrorKind } from "../../src/lcic/errors.js";
 import { backoffCeilingMs, backoffDelayMs, isRetrySafe, withRetry, type RetryPolicyOptions } from "../../src/lcic/retry.js";
+import { fakeTime } from "../support/fake-time.js";
 
 const policy: RetryPolicyOptions = { baseMs: 100, capMs: 1_000, maxAttempts: 10, totalBudgetMs: 3_000 };
 
@@ -12,20 +13,6 @@ const internalError = () => lcicError("InternalError", "unavailable", true, true
 const connectionRefused = () => lcicError("Network.ConnectionRefused", "unavailable", true, false);
 const requestLimit = (retryAfterMs?: number) => lcicError("RequestLimitExceeded", "rate_limited", true, false, retryAfterMs);
 
-/** A fake clock whose sleep advances it, so a whole retry sequence runs instantly. */
-function fakeTime(start = 0) {
-  let t = start;
-  const sleeps: number[] = [];
-  return {
-    now: () => t,
-    sleep: async (ms: number) => {
-      sleeps.push(ms);
-      t += ms;
-    },
-    advance: (ms: number) => void (t += ms),
-    sleeps,
-  };
-}
 
 /** A deterministic PRNG (mulberry32) for sampling the jitter. */
 function seeded(seed: number) {
