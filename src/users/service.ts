@@ -11,7 +11,7 @@ import {
 } from "./errors.js";
 import { LockTimeoutError, type ClassroomUserRow, type UsersRepository } from "./repository.js";
 import { isTokenFresh, tokenExpiry, type TokenCipher } from "./tokens.js";
-import { LIMITS, parseLookup, parseRegisterInput } from "./validation.js";
+import { LIMITS, parseLookup, parseRegisterInput, type LookupInput } from "./validation.js";
 
 export type OnExisting = "RETURN_EXISTING" | "FAIL";
 
@@ -310,12 +310,23 @@ export class UsersService {
   /** `classroomUser`: by userId or by originId; from PostgreSQL, else from LCIC (then stored). */
   async find(rawLookup: unknown): Promise<ClassroomUserRow> {
     const lookup = parseLookup(rawLookup);
-    const { repository, lcic } = this.deps;
+    const { repository } = this.deps;
+    if (lookup.userId != null) {
+      const row = await repository.findByUserId(lookup.userId);
+      if (row && (lookup.sdkAppId == null || row.sdkAppId === lookup.sdkAppId)) return row;
+      if (row) throw new ClassroomUserNotFoundError({ userId: lookup.userId });
+    } else {
+      const row = await repository.findByOriginId(this.resolveSdkAppId(lookup.sdkAppId), lookup.originId!);
+      if (row?.status === "registered") return row;
+    }
+    return this.findInLcic(lookup);
+  }
+
+  /** A user not stored here (registered outside this service): from LCIC, then stored. */
+  private async findInLcic(lookup: LookupInput): Promise<ClassroomUserRow> {
+    const { lcic } = this.deps;
     if (lookup.userId != null) {
       const userId = lookup.userId;
-      const row = await repository.findByUserId(userId);
-      if (row && (lookup.sdkAppId == null || row.sdkAppId === lookup.sdkAppId)) return row;
-      if (row) throw new ClassroomUserNotFoundError({ userId });
       const described = await this.callLcic(() => lcic.describeUser({ userId }), { userId });
       if (!this.deps.sdkAppIds.includes(described.sdkAppId) || (lookup.sdkAppId != null && described.sdkAppId !== lookup.sdkAppId)) {
         // A user of an application this service does not serve is not ours to show.
@@ -325,8 +336,6 @@ export class UsersService {
     }
     const sdkAppId = this.resolveSdkAppId(lookup.sdkAppId);
     const originId = lookup.originId!;
-    const row = await repository.findByOriginId(sdkAppId, originId);
-    if (row?.status === "registered") return row;
     // DescribeUser takes no SdkAppId; LoginOriginId is scoped to the application.
     const login = await this.callLcic(() => lcic.loginOriginId({ sdkAppId, originId }), { originId, sdkAppId });
     const described = await this.callLcic(() => lcic.describeUser({ userId: login.userId }), { originId, sdkAppId });
@@ -335,7 +344,7 @@ export class UsersService {
 
   /**
    * Federation entity references, in order: every stored, registered user in one query; the rest
-   * looked up as `find` does (PostgreSQL, then LCIC). A user nobody knows, or of an application this
+   * looked up in LCIC as `find` does (the batch query already answered for PostgreSQL). A user nobody knows, or of an application this
    * service does not serve, is `null`; any other failure is that reference's Error.
    */
   async findByReferences(references: readonly ClassroomUserReference[]): Promise<Array<ClassroomUserRow | null | Error>> {
@@ -360,7 +369,7 @@ export class UsersService {
         try {
           // Only the key's own fields: a representation may carry more than the key it was sent by.
           const lookup = isUserIdReference(ref) ? { userId: ref.userId } : isOriginReference(ref) ? { sdkAppId: ref.sdkAppId, originId: ref.originId } : ref;
-          return await this.find(lookup);
+          return await this.findInLcic(parseLookup(lookup));
         } catch (error) {
           if (error instanceof ClassroomUserNotFoundError || error instanceof InvalidSdkAppIdError) return null;
           return error instanceof Error ? error : new Error(String(error));
