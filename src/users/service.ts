@@ -11,6 +11,12 @@ import {
 } from "./errors.js";
 import { LockTimeoutError, type ClassroomUserRow, type UsersRepository } from "./repository.js";
 import { isTokenFresh, tokenExpiry, type TokenCipher } from "./tokens.js";
+import { deleteClassroomUser, type DeleteResult } from "./deletion.js";
+import { listClassroomUsers, type ClassroomUserPage } from "./listing.js";
+import { updateClassroomUser, type UpdateResult } from "./profile.js";
+import type { UserSteps } from "./steps.js";
+import { syncUsers, type SyncOptions, type SyncReport } from "./sync.js";
+import { issueClassroomUserToken, type IssuedToken } from "./token-issue.js";
 import { LIMITS, parseLookup, parseRegisterInput, type LookupInput } from "./validation.js";
 
 export type OnExisting = "RETURN_EXISTING" | "FAIL";
@@ -315,9 +321,15 @@ export class UsersService {
       const row = await repository.findByUserId(lookup.userId);
       if (row && (lookup.sdkAppId == null || row.sdkAppId === lookup.sdkAppId)) return row;
       if (row) throw new ClassroomUserNotFoundError({ userId: lookup.userId });
+      // Deleted through this service: LCIC no longer has it, so say so without asking LCIC.
+      if (await repository.findTombstoneByUserId(lookup.userId)) throw new ClassroomUserNotFoundError({ userId: lookup.userId });
     } else {
-      const row = await repository.findByOriginId(this.resolveSdkAppId(lookup.sdkAppId), lookup.originId!);
+      const sdkAppId = this.resolveSdkAppId(lookup.sdkAppId);
+      const row = await repository.findByOriginId(sdkAppId, lookup.originId!);
       if (row?.status === "registered") return row;
+      if (!row && (await repository.findTombstoneByOriginId(sdkAppId, lookup.originId!))) {
+        throw new ClassroomUserNotFoundError({ originId: lookup.originId!, sdkAppId });
+      }
     }
     return this.findInLcic(lookup);
   }
@@ -367,6 +379,9 @@ export class UsersService {
         const stored = isUserIdReference(ref) ? byUserId.get(ref.userId) : isOriginReference(ref) ? byOrigin.get(originKey(ref)) : undefined;
         if (stored) return stored;
         try {
+          // Deleted through this service: null without asking LCIC.
+          if (isUserIdReference(ref) && (await this.deps.repository.findTombstoneByUserId(ref.userId))) return null;
+          if (isOriginReference(ref) && (await this.deps.repository.findTombstoneByOriginId(ref.sdkAppId, ref.originId))) return null;
           // Only the key's own fields: a representation may carry more than the key it was sent by.
           const lookup = isUserIdReference(ref) ? { userId: ref.userId } : isOriginReference(ref) ? { sdkAppId: ref.sdkAppId, originId: ref.originId } : ref;
           return await this.findInLcic(parseLookup(lookup));
@@ -453,5 +468,46 @@ export class UsersService {
       this.deps.logger.error({ code: error.code, action: error.action, requestId: error.requestId }, "LCIC refused this service's credentials or configuration");
     }
     return error;
+  }
+
+  // --- The user's life after registration: use cases in their own modules, sharing these steps ---
+
+  private steps(): UserSteps {
+    return {
+      deps: this.deps,
+      now: this.now,
+      resolveSdkAppId: (sdkAppId) => this.resolveSdkAppId(sdkAppId),
+      callLcic: (call, lookup) => this.callLcic(call, lookup),
+      toDomainError: (error, sdkAppId) => this.toDomainError(error, sdkAppId),
+      withLock: async (key, fn) => (await this.withLock(key, fn))!,
+      sealToken: (login) => this.sealToken(login),
+      readToken: (row) => this.readToken(row),
+      find: (lookup) => this.find(lookup),
+    };
+  }
+
+  /** `updateClassroomUser`: see users/profile.ts. */
+  update(input: unknown): Promise<UpdateResult> {
+    return updateClassroomUser(this.steps(), input);
+  }
+
+  /** `deleteClassroomUser`: see users/deletion.ts. */
+  delete(input: unknown): Promise<DeleteResult> {
+    return deleteClassroomUser(this.steps(), input);
+  }
+
+  /** `issueClassroomUserToken`: see users/token-issue.ts. */
+  issueToken(input: unknown): Promise<IssuedToken> {
+    return issueClassroomUserToken(this.steps(), input);
+  }
+
+  /** `classroomUsers`: see users/listing.ts. */
+  list(args: unknown): Promise<ClassroomUserPage> {
+    return listClassroomUsers(this.steps(), args);
+  }
+
+  /** `npm run users:sync`: see users/sync.ts. */
+  sync(options: SyncOptions): Promise<SyncReport> {
+    return syncUsers(this.steps(), options);
   }
 }
