@@ -48,3 +48,21 @@ export function canRead(principal: Principal, target: ReadTarget, config: ScopeC
   const identifying = [originId, storedOriginId].filter((id): id is string => id !== undefined);
   return identifying.length > 0 && identifying.every((id) => isSelf(principal, id));
 }
+
+/**
+ * May change the user or take a token for them (`updateClassroomUser`, `issueClassroomUserToken`):
+ * the register scope, or the caller's own user, decided exactly as for reads (a userId counts only
+ * once its stored originId is known).
+ */
+export function canManage(principal: Principal, target: ReadTarget, config: ScopeConfig): boolean {
+  if (principal.scopes.has(config.scopes.register)) return true;
+  const { originId, userId, storedOriginId } = target;
+  if (userId !== undefined && storedOriginId === undefined) return false;
+  const identifying = [originId, storedOriginId].filter((id): id is string => id !== undefined);
+  return identifying.length > 0 && identifying.every((id) => isSelf(principal, id));
+}
+
+/** May delete any user: the delete scope only (no self-service: leaving a school is the school's call). */
+export function canDelete(principal: Principal, config: ScopeConfig): boolean {
+  return principal.scopes.has(config.scopes.delete);
+}

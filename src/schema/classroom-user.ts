@@ -47,7 +47,7 @@ function referenceLoader(ctx: GraphQLContext) {
  * known only from the stored row (read-only: no LCIC call, no write); an unknown userId is refused
  * like someone else's, so existence is not revealed.
  */
-async function readTargetOf(ctx: GraphQLContext, lookup: { userId: string | undefined; originId: string | undefined }): Promise<ReadTarget> {
+export async function readTargetOf(ctx: GraphQLContext, lookup: { userId: string | undefined; originId: string | undefined }): Promise<ReadTarget> {
   const { userId, originId } = lookup;
   if (userId === undefined) return { originId };
   const storedOriginId = await ctx.users.storedOriginIdOf(userId);

@@ -3,6 +3,9 @@ import type { GraphQLSchema } from "graphql";
 import { builder } from "./builder.js";
 import "./errors.js";
 import "./classroom-user.js";
+import "./lifecycle.js";
+import "./token.js";
+import "./list.js";
 
 export type { GraphQLContext } from "./builder.js";
 

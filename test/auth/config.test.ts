@@ -39,7 +39,7 @@ describe("AUTH_MODE", () => {
     const config = resolveAuthConfig({}, { host: "127.0.0.1" });
     expect(config).toEqual({
       mode: "none",
-      scopes: { register: "classroom-users:register", read: "classroom-users:read" },
+      scopes: { register: "classroom-users:register", read: "classroom-users:read", delete: "classroom-users:delete" },
     });
     expect(resolveAuthConfig({}, { host: "localhost" }).mode).toBe("none");
     expect(resolveAuthConfig({}, { host: "::1" }).mode).toBe("none");
@@ -83,7 +83,7 @@ describe("jwt key sources", () => {
       subjectClaim: "sub",
       scopesClaim: "scope",
       clockToleranceS: 30,
-      scopes: { register: "classroom-users:register", read: "classroom-users:read" },
+      scopes: { register: "classroom-users:register", read: "classroom-users:read", delete: "classroom-users:delete" },
     });
     expect(config.keys.kind === "secret" && new TextDecoder().decode(config.keys.secret.bytes)).toBe(SECRET);
   });
@@ -171,7 +171,7 @@ describe("other variables", () => {
       subjectClaim: "uid",
       scopesClaim: "scp",
       clockToleranceS: 5,
-      scopes: { register: "users:write", read: "users:read" },
+      scopes: { register: "users:write", read: "users:read", delete: "classroom-users:delete" },
     });
   });
 

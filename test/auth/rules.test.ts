@@ -3,7 +3,7 @@ import { resolveAuthConfig } from "../../src/auth/config.js";
 import { createAuthenticator, type Principal } from "../../src/auth/jwt.js";
 import { canRead, canRegister } from "../../src/auth/rules.js";
 
-const config = { scopes: { register: "classroom-users:register", read: "classroom-users:read" } };
+const config = { scopes: { register: "classroom-users:register", read: "classroom-users:read", delete: "classroom-users:delete" } };
 
 function principal(subject: string | undefined, ...scopes: string[]): Principal {
   return { subject, scopes: new Set(scopes), anonymous: false, claims: subject ? { sub: subject } : {} };
@@ -39,7 +39,7 @@ describe("canRegister", () => {
   });
 
   it("uses the configured scope names", () => {
-    const custom = { scopes: { register: "users:write", read: "users:read" } };
+    const custom = { scopes: { register: "users:write", read: "users:read", delete: "classroom-users:delete" } };
     expect(canRegister(principal("x", "users:write"), "y", custom)).toBe(true);
     expect(canRegister(principal("x", "classroom-users:register"), "y", custom)).toBe(false);
   });
