@@ -142,7 +142,14 @@ export class UsersService {
     if (locked) return this.refreshToken(row, onExisting, fields);
     const refreshed = await this.withLock({ sdkAppId: row.sdkAppId, originId: row.originId }, async () => {
       // Re-read under the lock: a concurrent request may have refreshed it already.
-      const current = (await this.deps.repository.findByOriginId(row.sdkAppId, row.originId)) ?? row;
+      const current = await this.deps.repository.findByOriginId(row.sdkAppId, row.originId);
+      if (current?.status !== "registered") {
+        // Deleted since the unlocked read (deleteClassroomUser): the originId is free, so this is a
+        // new registration, made from a pending row under this lock like any other.
+        const pending =
+          current ?? (await this.deps.repository.ensurePending({ sdkAppId: row.sdkAppId, originId: row.originId, ...fields, originIdGenerated: row.originIdGenerated }));
+        return this.registerPending(pending, fields, onExisting);
+      }
       return this.freshTokenResult(current) ?? this.refreshToken(current, onExisting, fields);
     });
     return refreshed!;
