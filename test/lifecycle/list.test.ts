@@ -93,7 +93,8 @@ describe("classroomUsers", () => {
   ])("%s: ValidationError", async (_label, args, path) => {
     await seed(2);
     const cursor = (await list(server, { first: 1 })).pageInfo.endCursor;
-    const r = await list(server, { ...args, ...(args.after === "__APP_CURSOR__" ? { after: cursor } : {}) });
+    const given = args as Record<string, unknown>;
+    const r = await list(server, { ...given, ...(given.after === "__APP_CURSOR__" ? { after: cursor } : {}) });
     expect(r.__typename).toBe("ValidationError");
     expect(r.fieldErrors.map((e: { path: string[] }) => e.path.join("."))).toEqual([path]);
   });
