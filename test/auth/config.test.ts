@@ -163,6 +163,7 @@ describe("other variables", () => {
         AUTH_SCOPES_CLAIM: "scp",
         AUTH_REGISTER_SCOPE: "users:write",
         AUTH_READ_SCOPE: "users:read",
+        AUTH_DELETE_SCOPE: "users:delete",
         AUTH_CLOCK_TOLERANCE_S: "5",
       },
       { host: "0.0.0.0" },
@@ -171,7 +172,7 @@ describe("other variables", () => {
       subjectClaim: "uid",
       scopesClaim: "scp",
       clockToleranceS: 5,
-      scopes: { register: "users:write", read: "users:read", delete: "classroom-users:delete" },
+      scopes: { register: "users:write", read: "users:read", delete: "users:delete" },
     });
   });
 
