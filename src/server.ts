@@ -64,6 +64,48 @@ query FindUser {
     ... on Error { code message }
   }
 }
+
+# A login token right before the student enters a classroom (the stored one while valid long enough).
+mutation IssueToken {
+  issueClassroomUserToken(input: { originId: "student-42", minValiditySeconds: 3600 }) {
+    __typename
+    ... on ClassroomUserToken { token tokenExpiresAt fromCache user { userId name } }
+    ... on Error { code message }
+  }
+}
+
+# Rename the student (avatar: "" removes the avatar).
+mutation Rename {
+  updateClassroomUser(input: { originId: "student-42", name: "Ada King" }) {
+    __typename
+    ... on UpdateClassroomUserSuccess { user { userId name avatar updatedAt } }
+    ... on ValidationError { fieldErrors { path message } }
+    ... on Error { code message }
+  }
+}
+
+# Everyone registered, 50 at a time (first: 1-500): pass pageInfo.endCursor as "after" for the next page.
+query ListUsers {
+  classroomUsers(filter: { originIdPrefix: "student-" }) {
+    __typename
+    ... on ClassroomUserConnection {
+      totalCount
+      pageInfo { hasNextPage endCursor }
+      edges { node { userId originId name updatedAt } }
+    }
+    ... on Error { code message }
+  }
+}
+
+# The student leaves: deleted in LCIC, erased here (safe to repeat).
+mutation Remove {
+  deleteClassroomUser(input: { originId: "student-42" }) {
+    __typename
+    ... on DeleteClassroomUserSuccess { userId originId }
+    ... on ClassroomUserInGroupError { userId }
+    ... on Error { code message }
+  }
+}
 `;
 
 export function createServer(deps: ServerDeps): AppServer {
