@@ -57,7 +57,7 @@ export function createApp(deps: AppDeps): App {
     });
   // Pacing is shared by every replica through PostgreSQL; the breaker is per process.
   const lcic = createResilientLcicClient(sdkClient, {
-    pacer: createPostgresPacer(db.db, { maxQueueMs: config.lcic.maxQueueMs }),
+    pacer: createPostgresPacer(db.db, { maxQueueMs: config.lcic.maxQueueMs, scope: config.lcic.rateLimitScope }),
     breaker: new CircuitBreaker({
       ...(config.lcic.circuitFailures === 0
         ? // Off: nothing ever opens it.
