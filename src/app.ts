@@ -94,6 +94,7 @@ export function createApp(deps: AppDeps): App {
     users,
     logger,
     auth: config.auth,
+    defaultSdkAppId: config.lcic.sdkAppId,
     security: config.security,
     registrationLimiter,
     lcicCircuit: () => lcic.circuitState(),

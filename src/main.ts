@@ -38,9 +38,10 @@ async function main() {
   // Installed first, so a signal during start-up also stops what has been started so far.
   installShutdown(logger);
   if (config.auth.mode === "none") {
-    logger.warn(
-      { host: config.host },
-      "AUTH_MODE=none: no authentication, every caller may register and read anyone (allowed only on loopback; set AUTH_MODE=jwt with AUTH_JWKS_URL or AUTH_JWT_SECRET to require tokens)",
+    // Loud on purpose, and louder in production, where it was asked for by name (AUTH_MODE=none).
+    (config.production ? logger.error.bind(logger) : logger.warn.bind(logger))(
+      { host: config.host, production: config.production },
+      "AUTH_MODE=none: NO AUTHENTICATION, every caller may register and read anyone and receives their LCIC login tokens (allowed only on loopback; set AUTH_MODE=jwt with AUTH_JWKS_URL or AUTH_JWT_SECRET to require tokens)",
     );
   }
 

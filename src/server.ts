@@ -22,6 +22,8 @@ export interface ServerDeps {
   /** Reported by /readyz for operators; LCIC being down does not make the service unready (reads still work). */
   lcicCircuit?: () => string;
   auth: AuthConfig;
+  /** LCIC_SDK_APP_ID: self-service of a token without the application claim is bound to it. */
+  defaultSdkAppId?: number;
   security: SecurityConfig;
   registrationLimiter: RegistrationLimiter;
   /** Defaults to one built from `auth`; tests may pass their own (e.g. with a short JWKS cooldown). */
@@ -103,7 +105,7 @@ export function createServer(deps: ServerDeps): AppServer {
       return {
         users: deps.users,
         principal,
-        auth: deps.auth,
+        auth: { scopes: deps.auth.scopes, defaultSdkAppId: deps.defaultSdkAppId },
         clientKey: clientKeyOf(principal, req as IncomingMessage | undefined),
         registrationLimiter: deps.registrationLimiter,
       };

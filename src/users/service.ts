@@ -307,6 +307,13 @@ export class UsersService {
     return (await this.deps.repository.findByUserId(userId))?.originId;
   }
 
+  /** As storedOriginIdOf, with the application: self-service reads are bound to one application. */
+  async storedKeyOf(userId: string): Promise<{ sdkAppId: number; originId: string } | undefined> {
+    if (userId.length === 0 || userId.length > LIMITS.userId) return undefined;
+    const row = await this.deps.repository.findByUserId(userId);
+    return row ? { sdkAppId: row.sdkAppId, originId: row.originId } : undefined;
+  }
+
   /** `classroomUser`: by userId or by originId; from PostgreSQL, else from LCIC (then stored). */
   async find(rawLookup: unknown): Promise<ClassroomUserRow> {
     const lookup = parseLookup(rawLookup);

@@ -70,6 +70,13 @@ describe("AUTH_MODE", () => {
   it("accepts explicit AUTH_MODE=none on loopback", () => {
     expect(resolveAuthConfig({ AUTH_MODE: "none" }, { host: "127.0.0.1" }).mode).toBe("none");
   });
+
+  it("with NODE_ENV=production, unset means jwt even on loopback: none only when asked for by name", () => {
+    const problems = problemsOf({ NODE_ENV: "production" }, "127.0.0.1");
+    expect(problems).toEqual([expect.stringMatching(/^AUTH_JWKS_URL \/ AUTH_JWT_SECRET: .*NODE_ENV=production.*AUTH_MODE=none/)]);
+    expect(resolveAuthConfig({ NODE_ENV: "production", AUTH_JWT_SECRET: SECRET }, { host: "127.0.0.1" }).mode).toBe("jwt");
+    expect(resolveAuthConfig({ NODE_ENV: "production", AUTH_MODE: "none" }, { host: "127.0.0.1" }).mode).toBe("none");
+  });
 });
 
 describe("jwt key sources", () => {
@@ -82,6 +89,7 @@ describe("jwt key sources", () => {
       audience: undefined,
       subjectClaim: "sub",
       scopesClaim: "scope",
+      sdkAppIdClaim: "sdk_app_id",
       clockToleranceS: 30,
       scopes: { register: "classroom-users:register", read: "classroom-users:read" },
     });
@@ -161,6 +169,7 @@ describe("other variables", () => {
         AUTH_JWT_SECRET: SECRET,
         AUTH_SUBJECT_CLAIM: "uid",
         AUTH_SCOPES_CLAIM: "scp",
+        AUTH_SDK_APP_ID_CLAIM: "school_app",
         AUTH_REGISTER_SCOPE: "users:write",
         AUTH_READ_SCOPE: "users:read",
         AUTH_CLOCK_TOLERANCE_S: "5",
@@ -170,6 +179,7 @@ describe("other variables", () => {
     expect(config).toMatchObject({
       subjectClaim: "uid",
       scopesClaim: "scp",
+      sdkAppIdClaim: "school_app",
       clockToleranceS: 5,
       scopes: { register: "users:write", read: "users:read" },
     });
