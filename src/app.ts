@@ -69,6 +69,7 @@ export function createApp(deps: AppDeps): App {
     maxQueueMs: config.lcic.maxQueueMs,
     onEvent: (event) => {
       if (event.type === "retry") logger.info(event, "retrying LCIC call");
+      else if (event.type === "call" && event.detail) logger.error(event, "LCIC refused this service's credentials or configuration");
       else if (event.type === "call" && event.outcome === "error") logger.warn(event, "LCIC call failed");
     },
   });

@@ -19,7 +19,17 @@ export { LCIC_PACER_UNAVAILABLE };
  * request fields or tokens.
  */
 export type ResilienceEvent =
-  | { type: "call"; action: LcicAction; attempt: number; outcome: "ok" | "error"; code?: string; durationMs: number; pacedMs: number }
+  | {
+      type: "call";
+      action: LcicAction;
+      attempt: number;
+      outcome: "ok" | "error";
+      code?: string;
+      /** For credential/configuration refusals only: LCIC's own explanation, which callers do not see. */
+      detail?: string;
+      durationMs: number;
+      pacedMs: number;
+    }
   | { type: "retry"; action: LcicAction; retry: number; code: string; delayMs: number }
   | { type: "rate_limited"; action: LcicAction; code: string; retryAfterMs?: number }
   | { type: "circuit_open"; action: LcicAction; code: string; retryAfterMs?: number };
@@ -128,7 +138,8 @@ export function createResilientLcicClient(inner: LcicClient, options: ResilientL
         counters.lcicRateLimited++;
         emit({ type: "rate_limited", action, code, retryAfterMs: error.retryAfterMs });
       }
-      emit({ type: "call", action, attempt: n, outcome: "error", code, durationMs: now() - startedAt, pacedMs });
+      const detail = isLcicError(error) && error.kind === "auth" ? error.detail : undefined;
+      emit({ type: "call", action, attempt: n, outcome: "error", code, ...(detail ? { detail } : {}), durationMs: now() - startedAt, pacedMs });
       throw error;
     }
   }
@@ -225,6 +236,7 @@ function withAction(error: unknown, action: LcicAction): unknown {
     action,
     httpStatus: error.httpStatus,
     retryAfterMs: error.retryAfterMs,
+    detail: error.detail,
     cause: error.cause,
   });
 }
