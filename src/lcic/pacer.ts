@@ -26,10 +26,12 @@
  * Late wake-ups: a slot is a promise to send *at* a time, not after it. When the event loop stalls
  * (GC, a CPU-bound request, a suspended VM), several callers whose slots fell inside the stall wake
  * together and would send in one burst, more than the limit in one second. So a caller that wakes
- * more than half an interval after its slot (measured as a local duration: the sleep actually
- * taken minus the wait the pacer asked for, so no clock skew enters) abandons that slot and reserves
- * again, within what is left of its bound. The abandoned slot is wasted, never doubled. Half an
- * interval keeps any one-second window at most one call over the paced rate (18 + 1 ≤ 20).
+ * more than one interval after its slot (measured as a local duration: the sleep actually taken
+ * minus the wait the pacer asked for, so no clock skew enters) abandons that slot and reserves
+ * again, with its full bound (the stall was not its doing). The abandoned slot is wasted, never
+ * doubled. Sends then fall within one interval after slots spaced one interval apart, so any
+ * one-second window holds at most one call over the paced rate (18 + 1 ≤ 20); a tighter tolerance
+ * would re-queue calls whose timers merely fired a few ms late on a busy machine.
  *
  * Priorities, within this one pacer and its one row per key (LCIC's budget is one):
  * - `interactive` (default): a registration a person waits for; queues up to `maxQueueMs`.
@@ -239,8 +241,8 @@ export function createPostgresPacer(db: Database, options: PostgresPacerOptions)
       const priority = acquireOptions.priority ?? "interactive";
       const bound =
         priority === "background" ? 0 : priority === "lookup" ? Math.min(callerBound, (lookupQueueSlots * intervalUs) / 1000) : callerBound;
-      // Half an interval: see "Late wake-ups" in the module comment.
-      const lateToleranceMs = intervalUs / 2000;
+      // One interval: see "Late wake-ups" in the module comment.
+      const lateToleranceMs = intervalUs / 1000;
       const startedAt = localNow();
       let askedMs = 0;
       for (;;) {
