@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { createApp } from "./app.js";
+import { announceAuthMode } from "./auth/announce.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "./db/embedded.js";
 import { applyMigrations } from "./db/migrate.js";
@@ -37,13 +38,7 @@ async function main() {
   const logger = createLogger({ level: config.logLevel });
   // Installed first, so a signal during start-up also stops what has been started so far.
   installShutdown(logger);
-  if (config.auth.mode === "none") {
-    // Loud on purpose, and louder in production, where it was asked for by name (AUTH_MODE=none).
-    (config.production ? logger.error.bind(logger) : logger.warn.bind(logger))(
-      { host: config.host, production: config.production },
-      "AUTH_MODE=none: NO AUTHENTICATION, every caller may register and read anyone and receives their LCIC login tokens (allowed only on loopback; set AUTH_MODE=jwt with AUTH_JWKS_URL or AUTH_JWT_SECRET to require tokens)",
-    );
-  }
+  announceAuthMode(config, logger);
 
   // PostgreSQL: the configured one, or a real embedded server keeping its data under DATA_DIR.
   let databaseUrl = config.database.url;
