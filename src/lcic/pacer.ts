@@ -50,7 +50,7 @@ import type { Database } from "../db/client.js";
 import { lcicRateLimits } from "../db/schema.js";
 import type { LcicAction, LcicPriority } from "./client.js";
 import { systemSleep, type Now, type Sleep } from "./clock.js";
-import { LcicError } from "./errors.js";
+import { isLcicError, LcicError } from "./errors.js";
 
 /** Our code for "we refused to queue this call any longer"; `kind` is `rate_limited`. */
 export const LCIC_QUEUE_FULL = "Lcic.QueueFull";
@@ -158,6 +158,23 @@ export function lcicQueueFullError(action: string, retryAfterMs: number, maxQueu
   });
 }
 
+/** The queue's refusal, saying why a lookup or background call was not queued at all. */
+function lowPriorityRefusal(action: LcicAction, priority: LcicPriority, refusal: LcicError): LcicError {
+  const why =
+    priority === "background"
+      ? "background work only uses idle LCIC budget and other calls are queued"
+      : "lookups queue behind at most a few calls and registrations come first";
+  return new LcicError({
+    code: LCIC_QUEUE_FULL,
+    message: `${action} not sent: ${why}; retry after ${refusal.retryAfterMs} ms`,
+    kind: "rate_limited",
+    retryable: true,
+    outcomeUnknown: false,
+    action,
+    ...(refusal.retryAfterMs !== undefined ? { retryAfterMs: refusal.retryAfterMs } : {}),
+  });
+}
+
 export function createPostgresPacer(db: Database, options: PostgresPacerOptions): PostgresPacer {
   if (!(options.maxQueueMs >= 0)) throw new RangeError("maxQueueMs must be a number >= 0");
   const headroom = options.headroom ?? DEFAULT_PACING_HEADROOM;
@@ -247,7 +264,9 @@ export function createPostgresPacer(db: Database, options: PostgresPacerOptions)
       let askedMs = 0;
       for (;;) {
         // A re-reservation gets the full bound again: the stall was not the caller's doing.
-        const { waitMs } = await pacer.reserve(key, intervalUs, bound);
+        const { waitMs } = await pacer.reserve(key, intervalUs, bound).catch((error: unknown) => {
+          throw priority === "interactive" || !isLcicError(error, LCIC_QUEUE_FULL) ? error : lowPriorityRefusal(action, priority, error);
+        });
         askedMs += waitMs;
         const sleptFrom = localNow();
         if (waitMs > 0) await sleep(waitMs, acquireOptions.signal);
