@@ -36,9 +36,15 @@ builder.objectType(ClassroomUserInGroupError, {
 });
 
 /** Who a "who" input names, for the self-service rule (the stored originId of a userId from PostgreSQL only). */
-export async function manageTarget(ctx: GraphQLContext, input: { userId?: string | number | null; originId?: string | null }) {
+export async function manageTarget(ctx: GraphQLContext, input: { userId?: string | number | null; originId?: string | null; sdkAppId?: number | null }) {
   if (ctx.principal.scopes.has(ctx.auth.scopes.register)) return true as const;
-  return { manage: await readTargetOf(ctx, { userId: input.userId == null ? undefined : String(input.userId), originId: input.originId ?? undefined }) };
+  return {
+    manage: await readTargetOf(ctx, {
+      userId: input.userId == null ? undefined : String(input.userId),
+      originId: input.originId ?? undefined,
+      sdkAppId: input.sdkAppId ?? undefined,
+    }),
+  };
 }
 
 const identifyDescriptions = {
