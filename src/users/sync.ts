@@ -1,5 +1,5 @@
-import type { LcicUser } from "../lcic/client.js";
-import { ClassroomUserNotFoundError } from "./errors.js";
+import type { CallOptions, LcicUser } from "../lcic/client.js";
+import { ClassroomUserNotFoundError, LcicRateLimitedError } from "./errors.js";
 import type { ClassroomUserRow } from "./repository.js";
 import type { UserSteps } from "./steps.js";
 
@@ -46,6 +46,9 @@ export interface SyncReport extends SyncCounts {
   pruned: Array<{ userId: string; originId: string }>;
 }
 
+/** Sync is background work: its LCIC calls wait behind registrations and lookups in the shared pacer. */
+const BACKGROUND: CallOptions = { priority: "background" };
+
 /** LCIC answers "" for a profile field never set; we store that as null. */
 const profileOf = (u: LcicUser) => ({ name: u.name || null, avatar: u.avatar || null });
 
@@ -70,7 +73,7 @@ export async function syncUsers(steps: UserSteps, options: SyncOptions): Promise
   let pages = 0;
 
   for (let page = 1; ; page++) {
-    const result = await steps.callLcic(() => lcic.describeSdkAppIdUsers({ sdkAppId, page, limit: pageSize }), { sdkAppId });
+    const result = await whenBudgetAllows(() => steps.callLcic(() => lcic.describeSdkAppIdUsers({ sdkAppId, page, limit: pageSize }, BACKGROUND), { sdkAppId }));
     pages = page;
     const users = result.users.filter((u) => u.sdkAppId === sdkAppId && !listed.has(u.userId));
     for (const u of users) listed.add(u.userId);
@@ -127,7 +130,7 @@ async function pruneIfGone(steps: UserSteps, sdkAppId: number, user: { userId: s
     const row = await repository.findByOriginId(sdkAppId, user.originId);
     if (!row || row.userId !== user.userId) return false;
     try {
-      await steps.callLcic(() => lcic.describeUser({ userId: user.userId }), { userId: user.userId });
+      await whenBudgetAllows(() => steps.callLcic(() => lcic.describeUser({ userId: user.userId }, BACKGROUND), { userId: user.userId }));
       return false; // LCIC has it: the listing skipped it
     } catch (error) {
       if (!(error instanceof ClassroomUserNotFoundError)) throw error;
@@ -135,4 +138,24 @@ async function pruneIfGone(steps: UserSteps, sdkAppId: number, user: { userId: s
     await repository.eraseUser(row.id, { userId: user.userId, sdkAppId, originId: user.originId, lcicRequestId: null });
     return true;
   });
+}
+
+/** How long sync keeps waiting for LCIC budget for one call before giving up with the refusal. */
+const MAX_BUDGET_WAIT_MS = 120_000;
+
+/**
+ * Background calls take only idle LCIC budget: the pacer refuses them at once (LcicRateLimitedError)
+ * while registrations or lookups are queued. Sync waits as told and asks again, so it yields to
+ * interactive traffic instead of failing.
+ */
+async function whenBudgetAllows<T>(call: () => Promise<T>): Promise<T> {
+  const giveUpAt = Date.now() + MAX_BUDGET_WAIT_MS;
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!(error instanceof LcicRateLimitedError) || Date.now() >= giveUpAt) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(Math.max(error.retryAfterMs, 50), 5_000)));
+    }
+  }
 }
