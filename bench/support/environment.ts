@@ -37,14 +37,14 @@ export interface BenchEnvironment {
   close(): Promise<void>;
 }
 
-export async function startEnvironment(options: { emulatorLog?: (line: string) => void } = {}): Promise<BenchEnvironment> {
+export async function startEnvironment(options: { emulatorLog?: (line: string) => void; now?: () => number } = {}): Promise<BenchEnvironment> {
   const dir = await mkdtemp(path.join(tmpdir(), "classroom-users-bench-"));
   await chmod(dir, 0o755);
   const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), persistent: false, fast: true });
   await pg.createDatabase("bench");
   const databaseUrl = pg.urlFor("bench");
   await applyMigrations(databaseUrl);
-  const emulator = await startLcicEmulator(options.emulatorLog ? { log: options.emulatorLog } : {});
+  const emulator = await startLcicEmulator({ ...(options.emulatorLog ? { log: options.emulatorLog } : {}), ...(options.now ? { now: options.now } : {}) });
   const sdkAppId = emulator.sdkAppIds[0]!;
   const sql = postgres(databaseUrl, { max: 2, onnotice: () => {} });
   await sql`
