@@ -147,7 +147,10 @@ export function createServer(deps: ServerDeps): AppServer {
           },
     plugins,
     logging: {
-      debug: (...args) => logger.debug({ args: args.map(String) }, "yoga"),
+      // yoga logs at debug three times per request: build nothing unless the level is on.
+      debug: (...args) => {
+        if (logger.isLevelEnabled("debug")) logger.debug({ args: args.map(String) }, "yoga");
+      },
       info: (...args) => logger.info({ args: args.map(String) }, "yoga"),
       warn: (...args) => logger.warn({ args: args.map(String) }, "yoga"),
       error: (...args) => logger.error({ err: args.find((a) => a instanceof Error), args: args.filter((a) => !(a instanceof Error)).map(String) }, "yoga error"),

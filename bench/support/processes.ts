@@ -28,9 +28,10 @@ export function buildProduct(): void {
   if (result.status !== 0) throw new Error("npm run build failed");
 }
 
-export async function startProduct(name: string, start: ProductStart, env: Record<string, string>): Promise<ServerProcess> {
+/** `nodeArgs` (built start only): e.g. ["--cpu-prof"] to profile the product under a benchmark's load. */
+export async function startProduct(name: string, start: ProductStart, env: Record<string, string>, nodeArgs: string[] = []): Promise<ServerProcess> {
   const port = await freePort();
-  const command = start === "built" ? [process.execPath, ["dist/main.js"]] : ["npm", ["start", "--silent"]];
+  const command = start === "built" ? [process.execPath, [...nodeArgs, "dist/main.js"]] : ["npm", ["start", "--silent"]];
   const child = spawn(command[0] as string, command[1] as string[], {
     cwd: ROOT,
     env: { ...process.env, ...env, PORT: String(port) },
