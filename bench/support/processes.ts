@@ -22,8 +22,9 @@ export interface ServerProcess {
 /** How the product is started: the production build, or `npm start` (tsx). */
 export type ProductStart = "built" | "tsx";
 
-/** `npm run build` once per bench run, so `node dist/main.js` runs the current sources. */
+/** `npm run build` once per bench run (run.ts builds and sets BENCH_BUILT=1), so `node dist/main.js` runs the current sources. */
 export function buildProduct(): void {
+  if (process.env.BENCH_BUILT === "1") return;
   const result = spawnSync("npm", ["run", "build", "--silent"], { cwd: ROOT, stdio: "inherit" });
   if (result.status !== 0) throw new Error("npm run build failed");
 }
