@@ -37,7 +37,7 @@ function row(label: string, r: LoadResult, baseline?: LoadResult): string {
   const failures = r.non2xx + r.errors + r.timeouts;
   return (
     `  ${label.padEnd(34)} ${fmt(r.rps).padStart(7)} req/s  p50 ${String(r.p50).padStart(3)} ms  p99 ${String(r.p99).padStart(3)} ms  ` +
-    `RSS peak ${fmt(r.peakRssMb)} MB, after ${fmt(r.rssAfterMb)} MB${ratio}${failures ? `  FAILURES ${failures}` : ""}`
+    `RSS peak ${fmt(r.peakRssMb)} MB, after ${fmt(r.rssAfterMb)} MB${ratio}${failures ? `  FAILURES ${failures} (statuses ${JSON.stringify(r.statusCodes)}, errors ${r.errors}, timeouts ${r.timeouts})` : ""}`
   );
 }
 

@@ -148,6 +148,8 @@ export interface LoadResult {
   non2xx: number;
   errors: number;
   timeouts: number;
+  /** Answers by HTTP status. */
+  statusCodes: Record<string, number>;
   /** Highest resident memory of the server seen during the measured window, MB. */
   peakRssMb: number;
   /** Resident memory right after the load, MB. */
