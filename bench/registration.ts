@@ -33,17 +33,19 @@ async function main(): Promise<void> {
     },
     now: () => performance.timeOrigin + performance.now(),
   });
-  const server = await startProduct("product built, AUTH_MODE=none", "built", { ...env.productEnv, AUTH_MODE: "none" });
+  let server: Awaited<ReturnType<typeof startProduct>> | undefined;
   try {
+    const product = await startProduct("product built, AUTH_MODE=none", "built", { ...env.productEnv, AUTH_MODE: "none" });
+    server = product;
     // Warm-up: the first registrations load code paths and prepare statements.
-    for (let i = 0; i < 5; i++) await postJson(server.url, mutation(`bench-reg-warm-${i}`));
+    for (let i = 0; i < 5; i++) await postJson(product.url, mutation(`bench-reg-warm-${i}`));
     const overheads: number[] = [];
     const latencies: number[] = [];
     const lcicMs: number[] = [];
     for (let i = 0; i < SEQUENTIAL; i++) {
       await new Promise((r) => setTimeout(r, SPACING_MS));
       const from = lcicCalls.length;
-      const res = await postJson(server.url, mutation(`bench-reg-${i}`));
+      const res = await postJson(product.url, mutation(`bench-reg-${i}`));
       const text = JSON.stringify(res.json);
       if (res.status !== 200 || !text.includes('"created":true')) throw new Error(`registration failed: ${res.status} ${text}`);
       const inLcic = lcicCalls.slice(from).reduce((sum, c) => sum + c.ms, 0);
@@ -60,7 +62,7 @@ async function main(): Promise<void> {
 
     const burstFrom = lcicCalls.length;
     const started = performance.now();
-    const answers = await Promise.all(Array.from({ length: BURST }, (_, i) => postJson(server.url, mutation(`bench-burst-${i}`))));
+    const answers = await Promise.all(Array.from({ length: BURST }, (_, i) => postJson(product.url, mutation(`bench-burst-${i}`))));
     const seconds = (performance.now() - started) / 1000;
     const failed = answers.filter((a) => a.status !== 200 || !JSON.stringify(a.json).includes('"created":true')).length;
     const perSecond = new Map<number, number>();
@@ -73,7 +75,7 @@ async function main(): Promise<void> {
     console.log(`registration burst (${BURST} at once): ${fmt(BURST / seconds, 1)}/s paced, most RegisterUser calls in one second ${most}, failed ${failed} (${calls} LCIC calls before the burst)`);
     check("registration burst: RegisterUser calls in any second <= 20, none failed", most, "", most <= 20 && failed === 0);
   } finally {
-    await server.stop();
+    await server?.stop();
     await env.close();
   }
   finish("registration bench");
