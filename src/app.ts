@@ -73,8 +73,9 @@ export function createApp(deps: AppDeps): App {
       else if (event.type === "call" && event.outcome === "error") logger.warn(event, "LCIC call failed");
     },
   });
+  const repository = new UsersRepository(db.db, db.openSession);
   const users = new UsersService({
-    repository: new UsersRepository(db.db, db.openSession),
+    repository,
     lcic,
     cipher: new TokenCipher(deps.tokenKeys),
     logger,
@@ -111,6 +112,7 @@ export function createApp(deps: AppDeps): App {
     async close(graceMs) {
       await reconciler?.stop();
       await server.close(graceMs);
+      await repository.close();
       await db.close();
     },
   };
