@@ -10,6 +10,7 @@ import { RegistrationLimiter } from "./limits/registration-limiter.js";
 import type { Logger } from "./logger.js";
 import { loadTrustedDocuments } from "./security/trusted-documents.js";
 import { createServer, type AppServer } from "./server.js";
+import { RegistrationLock } from "./users/registration-lock.js";
 import { UsersRepository } from "./users/repository.js";
 import { UsersService } from "./users/service.js";
 import { TokenCipher } from "./users/tokens.js";
@@ -73,12 +74,18 @@ export function createApp(deps: AppDeps): App {
     },
   });
   const users = new UsersService({
-    repository: new UsersRepository(db.db, db.openSession),
+    repository: new UsersRepository(db.db),
+    lock: new RegistrationLock(db.openSession),
     lcic,
     cipher: new TokenCipher(deps.tokenKeys),
     logger,
     sdkAppId: config.lcic.sdkAppId,
     sdkAppIds: config.lcic.sdkAppIds,
+    lookup: {
+      missTtlMs: config.lookups.missTtlMs,
+      // The same per-client fixed-window counter as registrations, under its own keys (`lookup:<client>`).
+      fallbackBudget: new RegistrationLimiter(db.db, { limit: config.lookups.fallbacksPerMinute }),
+    },
   });
   const reconcilerOptions = {
     intervalMs: config.reconciler.intervalMs,

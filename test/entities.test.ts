@@ -87,7 +87,7 @@ describe("_entities", () => {
     ]);
     // The batch query answered for PostgreSQL; the misses go to LCIC without being read again.
     expect(userReads()).toHaveLength(1);
-    expect(await app.users.find({ userId: byOrigin.userId })).toMatchObject({ originId: "elsewhere-1", status: "registered" });
+    expect(await app.users.find({ userId: byOrigin.userId }, { clientKey: "test" })).toMatchObject({ originId: "elsewhere-1", status: "registered" });
   });
 
   it("resolves users nobody knows, and applications this service does not serve, to null", async () => {

@@ -26,8 +26,13 @@ export interface LcicUser {
   avatar?: string;
 }
 
+/** Who is waiting for a call: the shared pacer serves interactive calls before lookups, lookups before background work. */
+export type LcicPriority = "interactive" | "lookup" | "background";
+
 export interface CallOptions {
   signal?: AbortSignal;
+  /** Default "interactive". */
+  priority?: LcicPriority;
 }
 
 export interface RegisterUserInput {

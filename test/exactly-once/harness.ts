@@ -11,6 +11,7 @@ import { createResilientLcicClient, type ResilientLcicClient } from "../../src/l
 import { createLogger } from "../../src/logger.js";
 import type { DatabaseHandle } from "../../src/db/client.js";
 import { connectDatabase } from "../../src/db/client.js";
+import { RegistrationLock } from "../../src/users/registration-lock.js";
 import { UsersRepository } from "../../src/users/repository.js";
 import { UsersService } from "../../src/users/service.js";
 import { TokenCipher } from "../../src/users/tokens.js";
@@ -20,6 +21,7 @@ export interface ServiceHarness {
   db: DatabaseHandle;
   lcic: ResilientLcicClient;
   repository: UsersRepository;
+  lock: RegistrationLock;
   users: UsersService;
   close(): Promise<void>;
 }
@@ -43,9 +45,11 @@ export async function startServiceHarness(options: {
       maxQueueMs: options.maxQueueMs ?? 5_000,
     },
   );
-  const repository = new UsersRepository(db.db, db.openSession);
+  const repository = new UsersRepository(db.db);
+  const lock = new RegistrationLock(db.openSession);
   const users = new UsersService({
     repository,
+    lock,
     lcic,
     cipher: new TokenCipher([randomBytes(32)]),
     logger: createLogger({ level: "silent" }),
@@ -58,6 +62,7 @@ export async function startServiceHarness(options: {
     db,
     lcic,
     repository,
+    lock,
     users,
     async close() {
       await db.close();
