@@ -3,7 +3,7 @@
  * pacer → service), against an in-process emulator and a fresh test database.
  */
 import { randomBytes } from "node:crypto";
-import { CircuitBreaker } from "../../src/lcic/breaker.js";
+import { CircuitBreaker, type CircuitBreakerOptions } from "../../src/lcic/breaker.js";
 import { createLcicClient } from "../../src/lcic/client.js";
 import { startLcicEmulator, type EmulatorOptions, type LcicEmulator } from "../../src/lcic/emulator/index.js";
 import { createPostgresPacer } from "../../src/lcic/pacer.js";
@@ -34,6 +34,8 @@ export async function startServiceHarness(options: {
   timeoutMs?: number;
   maxQueueMs?: number;
   lockTimeoutMs?: number;
+  /** The circuit breaker's options (default: the product's defaults). */
+  breaker?: Partial<CircuitBreakerOptions>;
 }): Promise<ServiceHarness> {
   const emulator = options.emulator ?? (await startLcicEmulator(options.emulatorOptions ?? {}));
   const db = connectDatabase(options.databaseUrl, { poolSize: options.poolSize ?? 10 });
@@ -41,7 +43,7 @@ export async function startServiceHarness(options: {
     createLcicClient({ endpoint: emulator.url, ...emulator.credentials, timeoutMs: options.timeoutMs ?? 2_000 }),
     {
       pacer: createPostgresPacer(db.db, { maxQueueMs: options.maxQueueMs ?? 5_000 }),
-      breaker: new CircuitBreaker(),
+      breaker: new CircuitBreaker(options.breaker ?? {}),
       maxQueueMs: options.maxQueueMs ?? 5_000,
     },
   );
