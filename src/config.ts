@@ -73,7 +73,7 @@ const envSchema = z.object({
   RECONCILER_ENABLED: boolFlag(true),
   RECONCILER_INTERVAL_MS: intInRange(100, 3_600_000),
   RECONCILER_STALE_AFTER_MS: intInRange(100, 86_400_000),
-  // Hardening (see docs/security.md). AUTH_* variables are parsed by src/auth/config.ts.
+  // Hardening (README "Security"). AUTH_* variables are parsed by src/auth/config.ts.
   CORS_ORIGINS: z.preprocess(
     commaSeparated,
     z
@@ -105,7 +105,7 @@ const envSchema = z.object({
   LOOKUP_FALLBACK_RATE_LIMIT_PER_MINUTE: intInRange(0, 1_000_000),
 });
 
-/** Defaults of the request limits; docs/security.md lists them too. */
+/** Defaults of the request limits; README "Security" lists them too. */
 export const SECURITY_DEFAULTS = {
   maxDepth: 8,
   maxAliases: 10,

@@ -100,4 +100,19 @@ describe("_entities", () => {
     expect(result.errors).toBeUndefined();
     expect(result.data!._entities).toEqual([null, null, null, expect.objectContaining({ originId: "pupil-1" })]);
   });
+
+  it("a reference to a user whose registration is pending here is null, with no LCIC call and no write (even though LCIC has it)", async () => {
+    const pending = await app.users.context.repository.findOrInsertPending({ sdkAppId, originId: "in-flight", name: "In flight" });
+    await app.users.context.repository.recordAttempt(pending.id, "In flight", null);
+    const inLcic = await lcic.client.registerUser({ sdkAppId, originId: "in-flight" }); // its RegisterUser landed; the request has not recorded it yet
+    lcic.emulator.resetCounters();
+    const result = await entities([
+      { __typename: "ClassroomUser", sdkAppId, originId: "in-flight" },
+      { __typename: "ClassroomUser", userId: inLcic.userId },
+    ]);
+    expect(result.errors).toBeUndefined();
+    expect(result.data!._entities).toEqual([null, null]);
+    expect(lcic.emulator.counters().LoginOriginId.calls + lcic.emulator.counters().LoginUser.calls).toBe(0);
+    expect(await app.users.context.repository.findByOriginId(sdkAppId, "in-flight")).toMatchObject({ id: pending.id, status: "pending", userId: null, tokenCiphertext: null });
+  });
 });
