@@ -79,7 +79,8 @@ builder.objectType(OriginIdExistsError, {
 
 builder.objectType(ClassroomUserNotFoundError, {
   name: "ClassroomUserNotFoundError",
-  description: "Neither this service nor LCIC knows the user. `code` is `ResourceNotFound.User`.",
+  description:
+    "Neither this service nor LCIC knows the user, or its registration here has not completed yet (ask again after registering). `code` is `ResourceNotFound.User`.",
   interfaces: [ErrorInterface],
   fields: (t) => ({
     userId: t.id({ nullable: true, description: "The userId looked up, if any.", resolve: (e) => e.lookup.userId ?? null }),
