@@ -28,7 +28,8 @@ export class LockTimeoutError extends Error {
 
 /**
  * The per-key registration lock, shared by every replica: work on one (sdkAppId, originId) is
- * serialised across the deployment. Knows nothing about LCIC, users or GraphQL.
+ * serialised across the deployment. Knows nothing about LCIC or GraphQL; use cases take it through
+ * withKeyLock (below), which turns a wait that timed out into RegistrationBusyError.
  */
 export class RegistrationLock {
   private readonly keyGates = new KeyedGates();
