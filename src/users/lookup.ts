@@ -150,7 +150,11 @@ export class Lookup {
     try {
       return await this.fetchFromLcic(lookup);
     } catch (error) {
-      if (error instanceof ClassroomUserNotFoundError && this.options.missTtlMs > 0) await this.rememberMiss(missedUnder, now);
+      // Only LCIC's own "no such user" (it carries LCIC's RequestId) is remembered: not our refusal to
+      // show another application's user, nor a user whose registration here is pending.
+      if (error instanceof ClassroomUserNotFoundError && error.requestId !== undefined && this.options.missTtlMs > 0) {
+        await this.rememberMiss(missedUnder, now);
+      }
       throw error;
     }
   }
