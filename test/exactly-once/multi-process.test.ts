@@ -346,6 +346,9 @@ describe("exactly-once registration across three server processes", () => {
     // enough timeouts in a row (LCIC_CIRCUIT_FAILURES, 5) to open its circuit, so later rounds and
     // retries meet Lcic.CircuitOpen while the late calls are still landing in LCIC.
     emulator.injectFault({ action: "RegisterUser", mode: "latency", ms: LCIC_TIMEOUT_MS + 500, times: 30 });
+    // LoginOriginId (the reconciliation after a timeout) is slow too: its "no such user" answers
+    // would otherwise count as successes and keep the breakers from opening.
+    emulator.injectFault({ action: "LoginOriginId", mode: "latency", ms: LCIC_TIMEOUT_MS + 500, times: 15 });
     const CALLERS = 15;
     const successes: string[] = [];
     const codesSeen = new Map<string, number>();
