@@ -26,12 +26,16 @@ export interface LcicUser {
   avatar?: string;
 }
 
-/** Who is waiting for a call: the shared pacer serves interactive calls before lookups, lookups before background work. */
+/**
+ * Who is waiting for a call, for the shared pacer (src/lcic/pacer.ts): `interactive` (default) a
+ * person registering; `lookup` a read falling back to LCIC, served after interactive calls;
+ * `background` a job, served only from idle budget.
+ */
 export type LcicPriority = "interactive" | "lookup" | "background";
 
 export interface CallOptions {
   signal?: AbortSignal;
-  /** Default "interactive". */
+  /** Default `interactive`. */
   priority?: LcicPriority;
 }
 

@@ -7,11 +7,11 @@ import { forbidden, type GraphQLContext } from "./builder.js";
  * known only from the stored row (read-only: no LCIC call, no write); an unknown userId is refused
  * like someone else's, so existence is not revealed.
  */
-export async function readTargetOf(ctx: GraphQLContext, lookup: { userId: string | undefined; originId: string | undefined }): Promise<ReadTarget> {
-  const { userId, originId } = lookup;
-  if (userId === undefined) return { originId };
-  const storedOriginId = await ctx.users.storedOriginIdOf(userId);
-  return { userId, ...(originId !== undefined ? { originId } : {}), ...(storedOriginId !== undefined ? { storedOriginId } : {}) };
+export async function readTargetOf(ctx: GraphQLContext, lookup: { userId: string | undefined; originId: string | undefined; sdkAppId: number | undefined }): Promise<ReadTarget> {
+  const { userId, originId, sdkAppId } = lookup;
+  if (userId === undefined) return { originId, sdkAppId };
+  const stored = await ctx.users.storedKeyOf(userId);
+  return { userId, originId, sdkAppId, storedOriginId: stored?.originId, storedSdkAppId: stored?.sdkAppId };
 }
 
 /**
@@ -20,6 +20,9 @@ export async function readTargetOf(ctx: GraphQLContext, lookup: { userId: string
  */
 export async function assertMayResolve(ref: ClassroomUserReference, ctx: GraphQLContext): Promise<void> {
   if (ctx.principal.scopes.has(ctx.auth.scopes.read)) return;
-  const target = await readTargetOf(ctx, "userId" in ref ? { userId: ref.userId, originId: undefined } : { userId: undefined, originId: ref.originId });
+  const target = await readTargetOf(
+    ctx,
+    "userId" in ref ? { userId: ref.userId, originId: undefined, sdkAppId: undefined } : { userId: undefined, originId: ref.originId, sdkAppId: ref.sdkAppId },
+  );
   if (!canRead(ctx.principal, target, ctx.auth)) throw forbidden();
 }

@@ -18,7 +18,13 @@ builder.queryField("classroomUser", (t) =>
     authenticated: true,
     authScopes: async (_root, args, ctx) => {
       if (ctx.principal.scopes.has(ctx.auth.scopes.read)) return true;
-      return { read: await readTargetOf(ctx, { userId: args.userId == null ? undefined : String(args.userId), originId: args.originId ?? undefined }) };
+      return {
+        read: await readTargetOf(ctx, {
+          userId: args.userId == null ? undefined : String(args.userId),
+          originId: args.originId ?? undefined,
+          sdkAppId: args.sdkAppId ?? undefined,
+        }),
+      };
     },
     resolve: (_root, args, ctx) =>
       ctx.users.find({ userId: args.userId == null ? args.userId : String(args.userId), originId: args.originId, sdkAppId: args.sdkAppId }, { clientKey: ctx.clientKey }),

@@ -66,7 +66,7 @@ builder.mutationField("registerClassroomUser", (t) =>
     // register scope may still register themself (subject = originId), which only this subgraph can tell.
     authenticated: true,
     // Checked before the resolver: a refused caller reaches neither LCIC nor the database.
-    authScopes: (_root, args) => ({ register: { originId: args.input.originId ?? undefined } }),
+    authScopes: (_root, args) => ({ register: { originId: args.input.originId ?? undefined, sdkAppId: args.input.sdkAppId ?? undefined } }),
     resolve: async (_root, args, ctx) => {
       const budget = await ctx.registrationLimiter.consume(ctx.clientKey);
       if (!budget.allowed) throw new ClientRateLimitedError("registrations", budget.retryAfterMs);

@@ -61,12 +61,14 @@ export class Lookup {
   ) {}
 
   /**
-   * The originId stored for a userId, from PostgreSQL only (never LCIC, never a write): what the
-   * authorization of a lookup by userId compares with the caller before anything else happens.
+   * The key stored for a userId, from PostgreSQL only (never LCIC, never a write): what the
+   * authorization of a lookup by userId compares with the caller (self-service is bound to one
+   * application) before anything else happens.
    */
-  async storedOriginIdOf(userId: string): Promise<string | undefined> {
+  async storedKeyOf(userId: string): Promise<{ sdkAppId: number; originId: string } | undefined> {
     if (userId.length === 0 || userId.length > LIMITS.userId) return undefined;
-    return (await this.ctx.repository.findByUserId(userId))?.originId;
+    const row = await this.ctx.repository.findByUserId(userId);
+    return row ? { sdkAppId: row.sdkAppId, originId: row.originId } : undefined;
   }
 
   /** `classroomUser`: by exactly one of userId or originId (else ValidationError). */

@@ -41,8 +41,8 @@ export class UsersService {
     return this.lookup.findByReferences(references, caller);
   }
 
-  storedOriginIdOf(userId: string): Promise<string | undefined> {
-    return this.lookup.storedOriginIdOf(userId);
+  storedKeyOf(userId: string): Promise<{ sdkAppId: number; originId: string } | undefined> {
+    return this.lookup.storedKeyOf(userId);
   }
 
   reconcilePending(row: ClassroomUserRow): Promise<ReconcileOutcome> {
