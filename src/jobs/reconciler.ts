@@ -1,4 +1,5 @@
 import type { Logger } from "../logger.js";
+import { LcicRateLimitedError } from "../users/errors.js";
 import type { ReconcileBackoff } from "../users/reconciliation.js";
 import type { UsersService } from "../users/service.js";
 
@@ -8,7 +9,17 @@ export interface SweepTotals {
   withdrawn: number;
   skipped: number;
   failed: number;
+  /** Rows left for the next sweep because LCIC's budget stayed busy (the sweep stopped there). */
+  postponed: number;
 }
+
+/**
+ * How often one row waits for idle LCIC budget before the sweep gives up for now. The reconciler's
+ * calls are `background`: the shared pacer lets them through only when nothing else is booked, and
+ * refuses them at once otherwise, with the wait until the budget is idle.
+ */
+const IDLE_BUDGET_WAITS = 5;
+const MAX_IDLE_BUDGET_WAIT_MS = 2_000;
 
 export interface Reconciler {
   /** One sweep now (after the one running, if any); resolves with what it did. */
@@ -52,13 +63,18 @@ export function startReconciler(options: ReconcilerOptions): Reconciler {
   let timer: NodeJS.Timeout | undefined;
 
   const sweepOnce = async (): Promise<SweepTotals> => {
-    const totals: SweepTotals = { registered: 0, cleared: 0, withdrawn: 0, skipped: 0, failed: 0 };
+    const totals: SweepTotals = { registered: 0, cleared: 0, withdrawn: 0, skipped: 0, failed: 0, postponed: 0 };
     const rows = await users.listPendingDue(staleAfterMs, batchSize, now());
-    for (const row of rows) {
+    for (const [index, row] of rows.entries()) {
       if (stopped) break;
       try {
-        totals[await users.reconcilePending(row)] += 1;
+        totals[await reconcileWhenBudgetIdle(row)] += 1;
       } catch (error) {
+        if (error instanceof LcicRateLimitedError) {
+          // LCIC's budget is busy with requests: not this row's failure. The rest wait for the next sweep.
+          totals.postponed += rows.length - index;
+          break;
+        }
         // LCIC still down, say: the row stays pending, and waits before its next try.
         totals.failed += 1;
         const notBefore = await users.deferReconciliation(row, backoff, now()).catch(() => undefined);
@@ -68,8 +84,20 @@ export function startReconciler(options: ReconcilerOptions): Reconciler {
         );
       }
     }
-    if (totals.registered + totals.cleared + totals.withdrawn + totals.failed > 0) logger.info(totals, "reconciled pending registrations");
+    if (totals.registered + totals.cleared + totals.withdrawn + totals.failed + totals.postponed > 0) logger.info(totals, "reconciled pending registrations");
     return totals;
+  };
+
+  /** Reconciles one row, waiting (a little, a few times) while the pacer refuses background calls. */
+  const reconcileWhenBudgetIdle = async (row: Parameters<UsersService["reconcilePending"]>[0]) => {
+    for (let waits = 0; ; waits++) {
+      try {
+        return await users.reconcilePending(row);
+      } catch (error) {
+        if (!(error instanceof LcicRateLimitedError) || waits >= IDLE_BUDGET_WAITS || stopped) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(MAX_IDLE_BUDGET_WAIT_MS, Math.max(1, error.retryAfterMs))));
+      }
+    }
   };
 
   /** Sweeps run one after another, never two at once in this process. */
