@@ -34,7 +34,7 @@ export interface ReconcilerOptions {
   intervalMs?: number;
   staleAfterMs?: number;
   batchSize?: number;
-  /** Backoff of a row whose reconciliation fails (default: from `intervalMs` doubling to 10 minutes). */
+  /** Backoff of a row whose reconciliation fails (default: from `intervalMs` doubling to `staleAfterMs`). */
   backoff?: Partial<ReconcileBackoff>;
   /** The clock staleness and backoff are measured on (tests move it). */
   now?: () => Date;
@@ -56,7 +56,9 @@ export function startReconciler(options: ReconcilerOptions): Reconciler {
   const intervalMs = options.intervalMs ?? 15_000;
   const staleAfterMs = options.staleAfterMs ?? 60_000;
   const batchSize = options.batchSize ?? 50;
-  const backoff: ReconcileBackoff = { baseMs: options.backoff?.baseMs ?? intervalMs, maxMs: options.backoff?.maxMs ?? 600_000 };
+  // A deferred row waits at most as long as a new one waits to become stale: LCIC's outages are
+  // usually short, and a row completed late is a user stored late.
+  const backoff: ReconcileBackoff = { baseMs: options.backoff?.baseMs ?? intervalMs, maxMs: options.backoff?.maxMs ?? Math.max(intervalMs, staleAfterMs) };
   const now = options.now ?? (() => new Date());
   let running: Promise<unknown> = Promise.resolve();
   let stopped = false;
