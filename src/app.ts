@@ -74,9 +74,10 @@ export function createApp(deps: AppDeps): App {
       else if (event.type === "call" && event.outcome === "error") logger.warn(event, "LCIC call failed");
     },
   });
+  const lock = new RegistrationLock(db.openSession);
   const users = new UsersService({
     repository: new UsersRepository(db.db),
-    lock: new RegistrationLock(db.openSession),
+    lock,
     lcic,
     cipher: new TokenCipher(deps.tokenKeys),
     logger,
@@ -118,6 +119,7 @@ export function createApp(deps: AppDeps): App {
     async close(graceMs) {
       await reconciler?.stop();
       await server.close(graceMs);
+      await lock.close();
       await db.close();
     },
   };

@@ -15,6 +15,12 @@ const LOCK_NAMESPACE = 7_345_001; // first key of the two-key advisory lock: "cl
  */
 const MAX_LOCK_CONNECTIONS = 10;
 
+/**
+ * A lock connection whose lock was released cleanly is kept this long for the next registration:
+ * opening one (fork, authentication) cost 10-50 ms, most of a registration's own time.
+ */
+const IDLE_LOCK_SESSION_MS = 5_000;
+
 /** The lock was not granted within the caller's timeout; `waitedMs` is how long the caller waited. */
 export class LockTimeoutError extends Error {
   override readonly name = "LockTimeoutError";
@@ -34,6 +40,10 @@ export class LockTimeoutError extends Error {
 export class RegistrationLock {
   private readonly keyGates = new KeyedGates();
   private readonly lockConnections = new Gate(MAX_LOCK_CONNECTIONS);
+  /** Lock connections holding no lock, newest last; with those in use never more than MAX_LOCK_CONNECTIONS. */
+  private readonly idleLockSessions: Array<{ session: postgres.Sql; idleSince: number }> = [];
+  private lockSessionsInUse = 0;
+  private idleSweep: NodeJS.Timeout | undefined;
 
   constructor(
     /** Opens the dedicated connection that holds one registration lock (DatabaseHandle.openSession). */
@@ -96,16 +106,23 @@ export class RegistrationLock {
    * hung the unlock forever. A client reconnects instead: an unlock after a drop meets a new session
    * (nothing to unlock) or fails, and either way settles. `fn`'s writes go through the pool and
    * commit on their own, so once the lock was taken, `fn`'s outcome stands even if the lock's
-   * connection is lost meanwhile. One connection set-up per registration is small beside an LCIC call.
+   * connection is lost meanwhile. A connection whose lock was released cleanly is kept idle for the
+   * next registration (IDLE_LOCK_SESSION_MS); any other is ended.
    */
   private async withAdvisoryLock<T>(lockKey: string, wait: boolean, startedAt: number, deadline: number, fn: () => Promise<T>): Promise<T | undefined> {
-    const session = this.openSession();
+    const session = this.idleLockSessions.pop()?.session ?? this.openSession();
+    this.lockSessionsInUse += 1;
     let locked = false;
+    // Kept for reuse only when it provably holds no lock of ours: a clean "not taken" or a confirmed unlock.
+    let reusable = false;
     try {
       // Advisory locks are PostgreSQL functions that Drizzle's builder cannot express.
       if (!wait) {
         const [row] = await session<{ ok: boolean }[]>`select pg_try_advisory_lock(${LOCK_NAMESPACE}, hashtext(${lockKey})) as ok`;
-        if (!row?.ok) return undefined;
+        if (!row?.ok) {
+          reusable = true;
+          return undefined;
+        }
       } else {
         try {
           await session`select set_config('lock_timeout', ${`${Math.max(1, Math.round(deadline - Date.now()))}ms`}, false)`;
@@ -118,11 +135,41 @@ export class RegistrationLock {
       locked = true;
       return await fn();
     } finally {
-      // Ending the session releases the lock; unlock first anyway so the release does not wait for
-      // the connection's teardown. Either may fail if the connection dropped: the lock went with it.
-      if (locked) await session`select pg_advisory_unlock(${LOCK_NAMESPACE}, hashtext(${lockKey}))`.catch(() => undefined);
-      await session.end({ timeout: 1 }).catch(() => undefined);
+      // Unlock explicitly: the release must not wait for a connection's teardown. It may fail if the
+      // connection dropped: the lock went with the session. A connection not known to be clean is ended.
+      if (locked) {
+        const [row] = await session<{ released: boolean }[]>`select pg_advisory_unlock(${LOCK_NAMESPACE}, hashtext(${lockKey})) as released`.catch(() => []);
+        reusable = row?.released === true;
+      }
+      this.lockSessionsInUse -= 1;
+      if (reusable && this.idleLockSessions.length + this.lockSessionsInUse < MAX_LOCK_CONNECTIONS) {
+        this.idleLockSessions.push({ session, idleSince: Date.now() });
+        this.scheduleIdleSweep();
+      } else {
+        await session.end({ timeout: 1 }).catch(() => undefined);
+      }
     }
+  }
+
+  /** Ends lock connections idle longer than IDLE_LOCK_SESSION_MS; the timer does not keep the process alive. */
+  private scheduleIdleSweep(): void {
+    if (this.idleSweep) return;
+    this.idleSweep = setTimeout(() => {
+      this.idleSweep = undefined;
+      const cutoff = Date.now() - IDLE_LOCK_SESSION_MS;
+      while (this.idleLockSessions.length > 0 && this.idleLockSessions[0]!.idleSince <= cutoff) {
+        void this.idleLockSessions.shift()!.session.end({ timeout: 1 }).catch(() => undefined);
+      }
+      if (this.idleLockSessions.length > 0) this.scheduleIdleSweep();
+    }, IDLE_LOCK_SESSION_MS);
+    this.idleSweep.unref();
+  }
+
+  /** Ends the idle lock connections (shutdown). */
+  async close(): Promise<void> {
+    clearTimeout(this.idleSweep);
+    this.idleSweep = undefined;
+    await Promise.all(this.idleLockSessions.splice(0).map(({ session }) => session.end({ timeout: 1 }).catch(() => undefined)));
   }
 }
 

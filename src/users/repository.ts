@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, isNull, lt, lte, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, eq, gt, isNull, lt, lte, or, sql } from "drizzle-orm";
 import type { Database } from "../db/client.js";
 import { classroomUsers, lookupMisses, type ClassroomUserRow } from "../db/schema.js";
 
@@ -14,20 +14,12 @@ export interface RegisteredFields {
   lcicRequestId?: string | null;
 }
 
-/** `(sdk_app_id, origin_id) in ((…), …)`: a row-value IN list, which Drizzle's builder cannot express. */
-function originKeysIn(keys: ReadonlyArray<{ sdkAppId: number; originId: string }>): SQL {
-  const tuples = sql.join(
-    keys.map((k) => sql`(${k.sdkAppId}::bigint, ${k.originId}::text)`),
-    sql`, `,
-  );
-  return sql`(${classroomUsers.sdkAppId}, ${classroomUsers.originId}) in (${tuples})`;
-}
-
 /** SQL for classroom users. Knows nothing about LCIC or GraphQL. */
 export class UsersRepository {
   // Hot-path lookups are prepared once: unprepared Drizzle queries cost an extra round trip and a re-plan.
   private readonly byUserId;
   private readonly byOriginId;
+  private readonly byReferences;
 
   constructor(private readonly db: Database) {
     this.byUserId = db
@@ -42,6 +34,23 @@ export class UsersRepository {
       .where(and(eq(classroomUsers.sdkAppId, sql.placeholder("sdkAppId")), eq(classroomUsers.originId, sql.placeholder("originId"))))
       .limit(1)
       .prepare("classroom_users_by_origin_id");
+    // Prepared with the keys as arrays, so any mix of references is one statement with one plan
+    // (a query built per request with 100 literal keys cost more in Drizzle's builder than in
+    // PostgreSQL). Raw SQL for what Drizzle's builder cannot express: `= any(array)` and a join
+    // with unnest(); each half uses its unique index, then the row is read by primary key.
+    this.byReferences = db
+      .select()
+      .from(classroomUsers)
+      .where(
+        sql`${classroomUsers.id} in (
+          select id from classroom_users where user_id = any(${sql.placeholder("userIds")}::text[])
+          union
+          select c.id from classroom_users c
+            join unnest(${sql.placeholder("sdkAppIds")}::bigint[], ${sql.placeholder("originIds")}::text[]) as k(sdk_app_id, origin_id)
+            on c.sdk_app_id = k.sdk_app_id and c.origin_id = k.origin_id
+        )`,
+      )
+      .prepare("classroom_users_by_references");
   }
 
   async findByUserId(userId: string): Promise<ClassroomUserRow | undefined> {
@@ -62,11 +71,12 @@ export class UsersRepository {
     userIds: readonly string[],
     keys: ReadonlyArray<{ sdkAppId: number; originId: string }>,
   ): Promise<ClassroomUserRow[]> {
-    const conditions: SQL[] = [];
-    if (userIds.length > 0) conditions.push(inArray(classroomUsers.userId, [...userIds]));
-    if (keys.length > 0) conditions.push(originKeysIn(keys));
-    if (conditions.length === 0) return [];
-    return this.db.select().from(classroomUsers).where(or(...conditions));
+    if (userIds.length === 0 && keys.length === 0) return [];
+    return this.byReferences.execute({
+      userIds: [...userIds],
+      sdkAppIds: keys.map((k) => k.sdkAppId),
+      originIds: keys.map((k) => k.originId),
+    });
   }
 
   /**

@@ -67,6 +67,7 @@ export async function startServiceHarness(options: {
     lock,
     users,
     async close() {
+      await lock.close();
       await db.close();
       if (!options.emulator) await emulator.close();
     },

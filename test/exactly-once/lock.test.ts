@@ -24,6 +24,8 @@ describe("registration lock", () => {
     lockB = new RegistrationLock(b.openSession);
   });
   afterAll(async () => {
+    await lockA?.close();
+    await lockB?.close();
     await a?.close();
     await b?.close();
     await closeDb?.();
