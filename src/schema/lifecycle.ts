@@ -1,27 +1,36 @@
-import { LcicError } from "../lcic/errors.js";
 import {
   ClassroomUserInGroupError,
   ClassroomUserNotFoundError,
+  ClientRateLimitedError,
   InvalidSdkAppIdError,
   LcicRateLimitedError,
+  LcicRequestError,
   LcicUnavailableError,
+  RegistrationBusyError,
   ValidationError,
 } from "../users/errors.js";
 import type { DeleteResult } from "../users/deletion.js";
 import type { UpdateResult } from "../users/profile.js";
 import { LIMITS } from "../users/validation.js";
 import { builder, type GraphQLContext } from "./builder.js";
-import { ClassroomUser, readTargetOf } from "./classroom-user.js";
+import { readTargetOf } from "./authorization.js";
+import { ClassroomUser } from "./classroom-user.js";
 import { ErrorInterface } from "./errors.js";
 
-/** The errors any operation on one existing user can end with (the contract). */
+/**
+ * The errors any operation on one existing user can end with: the issue's contract, plus the client's
+ * LCIC lookup budget (a user not stored here is looked up in LCIC first) and the bounded wait for the
+ * key's lock. Order matters: the errors plugin picks the first class the thrown error is an instance of.
+ */
 export const USER_OPERATION_ERRORS = [
   ValidationError,
   InvalidSdkAppIdError,
   ClassroomUserNotFoundError,
+  ClientRateLimitedError,
+  RegistrationBusyError,
   LcicRateLimitedError,
   LcicUnavailableError,
-  LcicError,
+  LcicRequestError,
 ] as const;
 
 builder.objectType(ClassroomUserInGroupError, {
@@ -105,7 +114,7 @@ builder.mutationFields((t) => ({
     errors: { types: [...USER_OPERATION_ERRORS], union: { name: "UpdateClassroomUserResult", description: "The updated user, or why not." } },
     authenticated: true,
     authScopes: (_root, args, ctx) => manageTarget(ctx, args.input),
-    resolve: (_root, args, ctx) => ctx.users.update({ ...args.input, userId: args.input.userId == null ? args.input.userId : String(args.input.userId) }),
+    resolve: (_root, args, ctx) => ctx.users.update({ ...args.input, userId: args.input.userId == null ? args.input.userId : String(args.input.userId) }, { clientKey: ctx.clientKey }),
   }),
   deleteClassroomUser: t.field({
     type: DeleteSuccess,
@@ -118,6 +127,6 @@ builder.mutationFields((t) => ({
     },
     authenticated: true,
     authScopes: { delete: true },
-    resolve: (_root, args, ctx) => ctx.users.delete({ ...args.input, userId: args.input.userId == null ? args.input.userId : String(args.input.userId) }),
+    resolve: (_root, args, ctx) => ctx.users.delete({ ...args.input, userId: args.input.userId == null ? args.input.userId : String(args.input.userId) }, { clientKey: ctx.clientKey }),
   }),
 }));

@@ -47,6 +47,6 @@ builder.mutationField("issueClassroomUserToken", (t) =>
     errors: { types: [...USER_OPERATION_ERRORS], union: { name: "IssueClassroomUserTokenResult", description: "The token, or why not." } },
     authenticated: true,
     authScopes: (_root, args, ctx) => manageTarget(ctx, args.input),
-    resolve: (_root, args, ctx) => ctx.users.issueToken({ ...args.input, userId: args.input.userId == null ? args.input.userId : String(args.input.userId) }),
+    resolve: (_root, args, ctx) => ctx.users.issueToken({ ...args.input, userId: args.input.userId == null ? args.input.userId : String(args.input.userId) }, { clientKey: ctx.clientKey }),
   }),
 );

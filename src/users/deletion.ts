@@ -3,6 +3,9 @@ import { ClassroomUserInGroupError, ClassroomUserNotFoundError } from "./errors.
 import type { ClassroomUserTombstoneRow } from "./repository.js";
 import type { UserSteps } from "./steps.js";
 import { parseDeleteInput } from "./validation.js";
+import { resolveSdkAppId } from "./context.js";
+import { callLcic, toDomainError } from "./lcic-errors.js";
+import { withKeyLock } from "./registration-lock.js";
 
 export interface DeleteResult {
   userId: string;
@@ -34,7 +37,7 @@ function fromTombstone(t: ClassroomUserTombstoneRow): DeleteResult {
  */
 export async function deleteClassroomUser(steps: UserSteps, rawInput: unknown): Promise<DeleteResult> {
   const input = parseDeleteInput(rawInput);
-  const { repository, lcic, logger } = steps.deps;
+  const { repository, lcic, logger } = steps.ctx;
   const lookup = { userId: input.userId ?? undefined, originId: input.originId ?? undefined, sdkAppId: input.sdkAppId ?? undefined };
 
   // Which key's lock to take.
@@ -49,23 +52,23 @@ export async function deleteClassroomUser(steps: UserSteps, rawInput: unknown): 
       const tombstone = await repository.findTombstoneByUserId(userId);
       if (tombstone && (input.sdkAppId == null || tombstone.sdkAppId === input.sdkAppId)) return fromTombstone(tombstone);
       // Registered outside this service: LCIC tells whose it is.
-      const described = await steps.callLcic(() => lcic.describeUser({ userId }), lookup);
-      if (!steps.deps.sdkAppIds.includes(described.sdkAppId) || (input.sdkAppId != null && described.sdkAppId !== input.sdkAppId)) {
+      const described = await callLcic(steps.ctx.logger, () => lcic.describeUser({ userId }), lookup);
+      if (!steps.ctx.sdkAppIds.includes(described.sdkAppId) || (input.sdkAppId != null && described.sdkAppId !== input.sdkAppId)) {
         throw new ClassroomUserNotFoundError(lookup);
       }
       key = { sdkAppId: described.sdkAppId, originId: described.originId || userId };
     }
   } else {
-    key = { sdkAppId: steps.resolveSdkAppId(input.sdkAppId), originId: input.originId! };
+    key = { sdkAppId: resolveSdkAppId(steps.ctx, input.sdkAppId), originId: input.originId! };
   }
 
-  return steps.withLock(key, async () => {
+  return withKeyLock(steps.ctx.lock, key, steps.ctx.lockTimeoutMs, async () => {
     const row = await repository.findByOriginId(key.sdkAppId, key.originId);
     let target = input.userId ?? (row?.status === "registered" ? row.userId! : undefined);
     if (target === undefined) {
       // Not stored, or a registration of it is pending: LCIC may still have a user for the key.
       try {
-        target = (await steps.callLcic(() => lcic.loginOriginId(key), { ...lookup, sdkAppId: key.sdkAppId })).userId;
+        target = (await callLcic(steps.ctx.logger, () => lcic.loginOriginId(key), { ...lookup, sdkAppId: key.sdkAppId })).userId;
       } catch (error) {
         if (!(error instanceof ClassroomUserNotFoundError)) throw error;
         const tombstone = await repository.findTombstoneByOriginId(key.sdkAppId, key.originId);
@@ -86,7 +89,7 @@ export async function deleteClassroomUser(steps: UserSteps, rawInput: unknown): 
       } else if (error.code.startsWith(IN_GROUP_CODE)) {
         throw new ClassroomUserInGroupError(userId, error.requestId);
       } else {
-        throw steps.toDomainError(error, key.sdkAppId);
+        throw toDomainError(error, steps.ctx.logger, key.sdkAppId);
       }
     }
 
@@ -105,7 +108,7 @@ export async function deleteClassroomUser(steps: UserSteps, rawInput: unknown): 
  * but here "not found" the second time means exactly that the first call worked.
  */
 async function sendDeleteUser(steps: UserSteps, userId: string): Promise<{ requestId: string }> {
-  const { lcic, logger } = steps.deps;
+  const { lcic, logger } = steps.ctx;
   try {
     return await lcic.deleteUser(userId);
   } catch (error) {

@@ -1,7 +1,8 @@
 import { ValidationError } from "./errors.js";
 import type { ClassroomUserRow, ListQuery } from "./repository.js";
-import type { UserSteps } from "./steps.js";
+import type { UsersContext } from "./context.js";
 import { parseListInput } from "./validation.js";
+import { resolveSdkAppId } from "./context.js";
 
 export const DEFAULT_PAGE_SIZE = 50;
 
@@ -36,13 +37,13 @@ function decodeCursor(cursor: string, sdkAppId: number): number {
  * user that existed for the whole walk is seen exactly once. `totalCount` counts the filter's
  * matches now, so it may change between pages.
  */
-export async function listClassroomUsers(steps: UserSteps, rawArgs: unknown): Promise<ClassroomUserPage> {
+export async function listClassroomUsers(ctx: UsersContext, rawArgs: unknown): Promise<ClassroomUserPage> {
   const args = parseListInput(rawArgs);
-  const sdkAppId = steps.resolveSdkAppId(args.sdkAppId);
+  const sdkAppId = resolveSdkAppId(ctx, args.sdkAppId);
   const first = args.first ?? DEFAULT_PAGE_SIZE;
   const afterId = args.after != null ? decodeCursor(args.after, sdkAppId) : undefined;
   const query: ListQuery = { sdkAppId, ...args.filter };
-  const { repository } = steps.deps;
+  const { repository } = ctx;
   const [rows, totalCount] = await Promise.all([repository.listRegistered(query, afterId, first + 1), repository.countRegistered(query)]);
   const page = rows.slice(0, first);
   const edges = page.map((node) => ({ cursor: encodeCursor(sdkAppId, node.id), node }));

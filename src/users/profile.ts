@@ -2,6 +2,8 @@ import { ClassroomUserNotFoundError } from "./errors.js";
 import type { ClassroomUserRow } from "./repository.js";
 import type { UserSteps } from "./steps.js";
 import { parseUpdateInput } from "./validation.js";
+import { callLcic } from "./lcic-errors.js";
+import { withKeyLock } from "./registration-lock.js";
 
 export interface UpdateResult {
   user: ClassroomUserRow;
@@ -20,7 +22,7 @@ export interface UpdateResult {
  */
 export async function updateClassroomUser(steps: UserSteps, rawInput: unknown): Promise<UpdateResult> {
   const input = parseUpdateInput(rawInput);
-  const { repository, lcic, logger } = steps.deps;
+  const { repository, lcic, logger } = steps.ctx;
   const lookup = { userId: input.userId ?? undefined, originId: input.originId ?? undefined, sdkAppId: input.sdkAppId ?? undefined };
   const located = await steps.find({ userId: input.userId, originId: input.originId, sdkAppId: input.sdkAppId });
   const key = { sdkAppId: located.sdkAppId, originId: located.originId };
@@ -29,12 +31,12 @@ export async function updateClassroomUser(steps: UserSteps, rawInput: unknown): 
   if (input.name != null) fields.name = input.name;
   if (input.avatar != null) fields.avatar = input.avatar === "" ? null : input.avatar;
 
-  return steps.withLock(key, async () => {
+  return withKeyLock(steps.ctx.lock, key, steps.ctx.lockTimeoutMs, async () => {
     // Re-read under the lock: a delete may have erased it since.
     const row = await repository.findByOriginId(key.sdkAppId, key.originId);
     if (!row || row.status !== "registered" || row.userId !== located.userId) throw new ClassroomUserNotFoundError(lookup);
     const userId = row.userId!;
-    const { requestId } = await steps.callLcic(
+    const { requestId } = await callLcic(steps.ctx.logger, 
       () =>
         lcic.modifyUserProfile({
           userId,

@@ -1,7 +1,10 @@
 import type { CallOptions, LcicUser } from "../lcic/client.js";
 import { ClassroomUserNotFoundError, LcicRateLimitedError } from "./errors.js";
 import type { ClassroomUserRow } from "./repository.js";
-import type { UserSteps } from "./steps.js";
+import type { UsersContext } from "./context.js";
+import { resolveSdkAppId } from "./context.js";
+import { callLcic } from "./lcic-errors.js";
+import { withKeyLock } from "./registration-lock.js";
 
 /**
  * The largest DescribeSdkAppIdUsers page we ask for. LCIC documents no maximum; our emulator takes up
@@ -62,22 +65,22 @@ const profileOf = (u: LcicUser) => ({ name: u.name || null, avatar: u.avatar || 
  * before the sync started, and asks LCIC about each (DescribeUser) under its key's lock before
  * erasing it (with a tombstone, as a delete does).
  */
-export async function syncUsers(steps: UserSteps, options: SyncOptions): Promise<SyncReport> {
-  const sdkAppId = steps.resolveSdkAppId(options.sdkAppId);
+export async function syncUsers(ctx: UsersContext, options: SyncOptions): Promise<SyncReport> {
+  const sdkAppId = resolveSdkAppId(ctx, options.sdkAppId);
   const pageSize = options.pageSize ?? SYNC_PAGE_SIZE;
   if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new RangeError("pageSize must be a positive integer");
-  const { repository, lcic, logger } = steps.deps;
-  const startedAt = steps.now();
+  const { repository, lcic, logger } = ctx;
+  const startedAt = ctx.now();
   const counts: SyncCounts = { seen: 0, added: 0, updated: 0, unchanged: 0, skipped: 0 };
   const listed = new Set<string>();
   let pages = 0;
 
   for (let page = 1; ; page++) {
-    const result = await whenBudgetAllows(() => steps.callLcic(() => lcic.describeSdkAppIdUsers({ sdkAppId, page, limit: pageSize }, BACKGROUND), { sdkAppId }));
+    const result = await whenBudgetAllows(ctx, () => callLcic(ctx.logger, () => lcic.describeSdkAppIdUsers({ sdkAppId, page, limit: pageSize }, BACKGROUND), { sdkAppId }));
     pages = page;
     const users = result.users.filter((u) => u.sdkAppId === sdkAppId && !listed.has(u.userId));
     for (const u of users) listed.add(u.userId);
-    await storePage(steps, sdkAppId, users, counts);
+    await storePage(ctx, sdkAppId, users, counts);
     options.onPage?.({ page, pageUsers: result.users.length, total: result.total, ...counts });
     if (result.users.length < pageSize || page * pageSize >= result.total) break;
   }
@@ -88,7 +91,7 @@ export async function syncUsers(steps: UserSteps, options: SyncOptions): Promise
   const pruned: SyncReport["pruned"] = [];
   if (options.prune) {
     for (const user of missing) {
-      if (await pruneIfGone(steps, sdkAppId, user)) pruned.push(user);
+      if (await pruneIfGone(ctx, sdkAppId, user)) pruned.push(user);
     }
   }
   logger.info({ sdkAppId, pages, ...counts, missing: missing.length, pruned: pruned.length }, "synced classroom users from LCIC");
@@ -96,8 +99,8 @@ export async function syncUsers(steps: UserSteps, options: SyncOptions): Promise
 }
 
 /** Stores one page: new users in one insert, changed profiles one update each. */
-async function storePage(steps: UserSteps, sdkAppId: number, users: LcicUser[], counts: SyncCounts): Promise<void> {
-  const { repository } = steps.deps;
+async function storePage(ctx: UsersContext, sdkAppId: number, users: LcicUser[], counts: SyncCounts): Promise<void> {
+  const { repository } = ctx;
   counts.seen += users.length;
   const stored = new Map<string, ClassroomUserRow>();
   for (const row of await repository.findByUserIds(users.map((u) => u.userId))) stored.set(row.userId!, row);
@@ -124,13 +127,13 @@ async function storePage(steps: UserSteps, sdkAppId: number, users: LcicUser[], 
 }
 
 /** Under the key's lock: erase the stored user if it is still the one stored and LCIC confirms it is gone. */
-async function pruneIfGone(steps: UserSteps, sdkAppId: number, user: { userId: string; originId: string }): Promise<boolean> {
-  const { repository, lcic } = steps.deps;
-  return steps.withLock({ sdkAppId, originId: user.originId }, async () => {
+async function pruneIfGone(ctx: UsersContext, sdkAppId: number, user: { userId: string; originId: string }): Promise<boolean> {
+  const { repository, lcic } = ctx;
+  return withKeyLock(ctx.lock, { sdkAppId, originId: user.originId }, ctx.lockTimeoutMs, async () => {
     const row = await repository.findByOriginId(sdkAppId, user.originId);
     if (!row || row.userId !== user.userId) return false;
     try {
-      await whenBudgetAllows(() => steps.callLcic(() => lcic.describeUser({ userId: user.userId }, BACKGROUND), { userId: user.userId }));
+      await whenBudgetAllows(ctx, () => callLcic(ctx.logger, () => lcic.describeUser({ userId: user.userId }, BACKGROUND), { userId: user.userId }));
       return false; // LCIC has it: the listing skipped it
     } catch (error) {
       if (!(error instanceof ClassroomUserNotFoundError)) throw error;
@@ -148,14 +151,14 @@ const MAX_BUDGET_WAIT_MS = 120_000;
  * while registrations or lookups are queued. Sync waits as told and asks again, so it yields to
  * interactive traffic instead of failing.
  */
-async function whenBudgetAllows<T>(call: () => Promise<T>): Promise<T> {
+async function whenBudgetAllows<T>(ctx: UsersContext, call: () => Promise<T>): Promise<T> {
   const giveUpAt = Date.now() + MAX_BUDGET_WAIT_MS;
   for (;;) {
     try {
       return await call();
     } catch (error) {
       if (!(error instanceof LcicRateLimitedError) || Date.now() >= giveUpAt) throw error;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(Math.max(error.retryAfterMs, 50), 5_000)));
+      await ctx.sleep(Math.min(Math.max(error.retryAfterMs, 50), 5_000));
     }
   }
 }

@@ -2,6 +2,10 @@ import { ClassroomUserNotFoundError } from "./errors.js";
 import type { ClassroomUserRow } from "./repository.js";
 import type { UserSteps } from "./steps.js";
 import { parseTokenInput } from "./validation.js";
+import { resolveSdkAppId } from "./context.js";
+import { callLcic } from "./lcic-errors.js";
+import { withKeyLock } from "./registration-lock.js";
+import { sealToken, readStoredToken } from "./tokens.js";
 
 /** What `issueClassroomUserToken` returns when minValiditySeconds is not given: one hour. */
 export const DEFAULT_MIN_VALIDITY_SECONDS = 3600;
@@ -26,7 +30,7 @@ export interface IssuedToken {
  */
 export async function issueClassroomUserToken(steps: UserSteps, rawInput: unknown): Promise<IssuedToken> {
   const input = parseTokenInput(rawInput);
-  const { repository, lcic, logger } = steps.deps;
+  const { repository, lcic, logger } = steps.ctx;
   const minValidityMs = (input.minValiditySeconds ?? DEFAULT_MIN_VALIDITY_SECONDS) * 1000;
   const lookup = { userId: input.userId ?? undefined, originId: input.originId ?? undefined, sdkAppId: input.sdkAppId ?? undefined };
 
@@ -42,15 +46,15 @@ export async function issueClassroomUserToken(steps: UserSteps, rawInput: unknow
 
   const userId = row.userId!;
   const key = { sdkAppId: row.sdkAppId, originId: row.originId };
-  return steps.withLock(key, async () => {
+  return withKeyLock(steps.ctx.lock, key, steps.ctx.lockTimeoutMs, async () => {
     const current = await repository.findByOriginId(key.sdkAppId, key.originId);
     // Deleted (or re-registered as someone else) while we waited.
     if (!current || current.status !== "registered" || current.userId !== userId) throw new ClassroomUserNotFoundError(lookup);
     // Another request refreshed it while we waited for the lock.
     const refreshed = validToken(steps, current, minValidityMs);
     if (refreshed) return { ...refreshed, fromCache: true };
-    const login = await steps.callLcic(() => lcic.loginUser(userId), { ...lookup, sdkAppId: key.sdkAppId });
-    const updated = await repository.updateToken(current.id, steps.sealToken(login));
+    const login = await callLcic(steps.ctx.logger, () => lcic.loginUser(userId), { ...lookup, sdkAppId: key.sdkAppId });
+    const updated = await repository.updateToken(current.id, sealToken(steps.ctx.cipher, login, steps.ctx.now()));
     logger.info({ sdkAppId: key.sdkAppId, userId }, "issued a new classroom user token");
     return { user: updated, token: login.token, tokenExpiresAt: updated.tokenExpiresAt!, fromCache: false, requestId: login.requestId || undefined };
   });
@@ -61,18 +65,18 @@ async function storedRow(
   steps: UserSteps,
   input: { userId?: string | null; originId?: string | null; sdkAppId?: number | null },
 ): Promise<ClassroomUserRow | undefined> {
-  const { repository } = steps.deps;
+  const { repository } = steps.ctx;
   if (input.userId != null) {
     const row = await repository.findByUserId(input.userId);
     return row && (input.sdkAppId == null || row.sdkAppId === input.sdkAppId) ? row : undefined;
   }
-  const row = await repository.findByOriginId(steps.resolveSdkAppId(input.sdkAppId), input.originId!);
+  const row = await repository.findByOriginId(resolveSdkAppId(steps.ctx, input.sdkAppId), input.originId!);
   return row?.status === "registered" ? row : undefined;
 }
 
 function validToken(steps: UserSteps, row: ClassroomUserRow, minValidityMs: number): Omit<IssuedToken, "fromCache"> | undefined {
-  if (!row.tokenExpiresAt || row.tokenExpiresAt.getTime() - steps.now().getTime() < minValidityMs) return undefined;
-  const token = steps.readToken(row);
+  if (!row.tokenExpiresAt || row.tokenExpiresAt.getTime() - steps.ctx.now().getTime() < minValidityMs) return undefined;
+  const token = readStoredToken(steps.ctx.cipher, row, steps.ctx.logger);
   if (!token) return undefined;
   return { user: row, token, tokenExpiresAt: row.tokenExpiresAt, requestId: row.lcicRequestId ?? undefined };
 }
