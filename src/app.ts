@@ -6,11 +6,15 @@ import { createLcicClient, type LcicClient } from "./lcic/client.js";
 import { createPostgresPacer } from "./lcic/pacer.js";
 import { createResilientLcicClient, type ResilientLcicClient } from "./lcic/resilient.js";
 import { startReconciler, type Reconciler } from "./jobs/reconciler.js";
+import { startTokenWarming, type TokenWarming, type TokenWarmingOptions } from "./jobs/token-warming.js";
 import { RegistrationLimiter } from "./limits/registration-limiter.js";
 import type { Logger } from "./logger.js";
 import { loadTrustedDocuments } from "./security/trusted-documents.js";
 import { createServer, type AppServer } from "./server.js";
+import { BulkRegistration } from "./users/bulk-registration.js";
+import { BulkRegistrationRepository } from "./users/bulk-repository.js";
 import { UsersRepository } from "./users/repository.js";
+import { TokenWarmingRepository } from "./users/token-warming-repository.js";
 import { UsersService } from "./users/service.js";
 import { TokenCipher } from "./users/tokens.js";
 
@@ -28,14 +32,18 @@ export interface AppDeps {
   onQuery?: (query: string) => void;
   /** Overrides the authenticator built from config.auth (tests: short JWKS cooldowns). */
   authenticator?: Authenticator;
+  /** Background token warming (default: as config.tokenWarming says); an object overrides its timing. */
+  tokenWarming?: boolean | Pick<TokenWarmingOptions, "scanIntervalMs" | "now">;
 }
 
 export interface App {
   server: AppServer;
   db: DatabaseHandle;
   users: UsersService;
+  bulkRegistration: BulkRegistration;
   lcic: ResilientLcicClient;
   reconciler: Reconciler | undefined;
+  tokenWarming: TokenWarming | undefined;
   close(graceMs?: number): Promise<void>;
 }
 
@@ -72,10 +80,12 @@ export function createApp(deps: AppDeps): App {
       else if (event.type === "call" && event.outcome === "error") logger.warn(event, "LCIC call failed");
     },
   });
+  const repository = new UsersRepository(db.db, db.openSession);
+  const cipher = new TokenCipher(deps.tokenKeys);
   const users = new UsersService({
-    repository: new UsersRepository(db.db, db.openSession),
+    repository,
     lcic,
-    cipher: new TokenCipher(deps.tokenKeys),
+    cipher,
     logger,
     sdkAppId: config.lcic.sdkAppId,
     sdkAppIds: config.lcic.sdkAppIds,
@@ -87,11 +97,35 @@ export function createApp(deps: AppDeps): App {
   };
   const reconcilerEnabled = deps.reconciler === undefined ? config.reconciler.enabled : deps.reconciler !== false;
   const reconciler = reconcilerEnabled ? startReconciler({ users, logger, ...reconcilerOptions }) : undefined;
+  const warmingEnabled = deps.tokenWarming === undefined ? config.tokenWarming.enabled : deps.tokenWarming !== false;
+  const tokenWarming = warmingEnabled
+    ? startTokenWarming({
+        databaseUrl: deps.databaseUrl,
+        users: repository,
+        warming: new TokenWarmingRepository(db.db),
+        lcic,
+        cipher,
+        logger,
+        refreshAheadHours: config.tokenWarming.refreshAheadHours,
+        keepWarmDays: config.tokenWarming.keepWarmDays,
+        ...(typeof deps.tokenWarming === "object" ? deps.tokenWarming : {}),
+      })
+    : undefined;
+  const bulkRegistration = new BulkRegistration({
+    repository: new BulkRegistrationRepository(db.db, db.openSession),
+    lcic,
+    logger,
+    sdkAppId: config.lcic.sdkAppId,
+    sdkAppIds: config.lcic.sdkAppIds,
+    // New users get their tokens in the background; a failed scan is retried by the periodic one.
+    onCreated: () => void tokenWarming?.scan().catch(() => undefined),
+  });
   const registrationLimiter = new RegistrationLimiter(db.db, { limit: config.security.registrationsPerMinute });
   const trustedDocuments = config.security.trustedDocumentsFile ? loadTrustedDocuments(config.security.trustedDocumentsFile) : undefined;
   const server = createServer({
     db,
     users,
+    bulkRegistration,
     logger,
     auth: config.auth,
     security: config.security,
@@ -104,10 +138,13 @@ export function createApp(deps: AppDeps): App {
     server,
     db,
     users,
+    bulkRegistration,
     lcic,
     reconciler,
+    tokenWarming,
     async close(graceMs) {
       await reconciler?.stop();
+      await tokenWarming?.stop();
       await server.close(graceMs);
       await db.close();
     },

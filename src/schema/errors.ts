@@ -134,3 +134,5 @@ export const LOOKUP_ERRORS = [
   LcicUnavailableError,
   LcicError,
 ] as const;
+
+export const BULK_REGISTER_ERRORS = [ValidationError, InvalidSdkAppIdError, LcicRateLimitedError, LcicUnavailableError, LcicError] as const;

@@ -3,6 +3,7 @@ import type { GraphQLSchema } from "graphql";
 import { builder } from "./builder.js";
 import "./errors.js";
 import "./classroom-user.js";
+import "./bulk-register.js";
 
 export type { GraphQLContext } from "./builder.js";
 

@@ -1,4 +1,4 @@
-import { and, eq, inArray, lt, or, sql, type SQL } from "drizzle-orm";
+import { and, eq, inArray, isNull, lt, or, sql, type SQL } from "drizzle-orm";
 import type postgres from "postgres";
 import type { Database } from "../db/client.js";
 import { classroomUsers, type ClassroomUserRow } from "../db/schema.js";
@@ -15,7 +15,7 @@ export interface RegisteredFields {
   lcicRequestId?: string | null;
 }
 
-const LOCK_NAMESPACE = 7_345_001; // first key of the two-key advisory lock: "classroom-users registration"
+export const LOCK_NAMESPACE = 7_345_001; // first key of the two-key advisory lock: "classroom-users registration"
 
 /**
  * Most lock connections open at once, beside the pool (each registration in flight holds one).
@@ -154,6 +154,15 @@ export class UsersRepository {
     return row;
   }
 
+  /** Notes that a token was handed to the user (a login): token warming keeps recent users' tokens fresh. */
+  async recordLogin(id: number, at: Date): Promise<void> {
+    // At most one write an hour per user: registrations returning a stored user stay cheap.
+    await this.db
+      .update(classroomUsers)
+      .set({ lastLoginAt: at })
+      .where(and(eq(classroomUsers.id, id), or(isNull(classroomUsers.lastLoginAt), lt(classroomUsers.lastLoginAt, new Date(at.getTime() - 3_600_000)))));
+  }
+
   /** Turns a registered row whose LCIC user was deleted back into a fresh pending row for the same key. */
   async resetToPending(id: number): Promise<ClassroomUserRow> {
     const [row] = await this.db
@@ -221,7 +230,7 @@ export class UsersRepository {
     options: { timeoutMs: number; wait?: boolean },
     fn: () => Promise<T>,
   ): Promise<T | undefined> {
-    const lockKey = `${key.sdkAppId}:${key.originId}`;
+    const lockKey = registrationLockKey(key);
     const wait = options.wait !== false;
     const deadline = Date.now() + Math.max(0, options.timeoutMs);
     // In-process gates first, so waiting costs no connection: requests of this process for the same
@@ -345,4 +354,9 @@ class KeyedGates {
     const entry = this.gates.get(key);
     if (entry && --entry.users === 0) this.gates.delete(key);
   }
+}
+
+/** The text a key's registration lock is taken on (hashed into the advisory lock's second key). */
+export function registrationLockKey(key: { sdkAppId: number; originId: string }): string {
+  return `${key.sdkAppId}:${key.originId}`;
 }

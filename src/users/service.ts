@@ -91,6 +91,13 @@ export class UsersService {
   }
 
   async register(rawInput: unknown): Promise<RegisterResult> {
+    const result = await this.registerWithoutLogin(rawInput);
+    // Handing out a token is a login: token warming keeps such users' tokens fresh.
+    await this.deps.repository.recordLogin(result.user.id, this.now());
+    return result;
+  }
+
+  private async registerWithoutLogin(rawInput: unknown): Promise<RegisterResult> {
     const input = parseRegisterInput(rawInput);
     const sdkAppId = this.resolveSdkAppId(input.sdkAppId);
     const onExisting: OnExisting = input.onExisting ?? "RETURN_EXISTING";

@@ -1,0 +1,113 @@
+import { and, eq, inArray, sql } from "drizzle-orm";
+import type postgres from "postgres";
+import type { Database } from "../db/client.js";
+import { classroomUsers, type ClassroomUserRow } from "../db/schema.js";
+import { LOCK_NAMESPACE, LockTimeoutError, registrationLockKey } from "./repository.js";
+
+export interface BulkItem {
+  originId: string;
+  name: string | null;
+  avatar: string | null;
+}
+
+/**
+ * The SQL of bulk registration: the same `classroom_users` rows and the same per-key advisory locks
+ * as single registration (users/repository.ts), a thousand at a time. Knows nothing about LCIC.
+ */
+export class BulkRegistrationRepository {
+  constructor(
+    private readonly db: Database,
+    /** Opens the dedicated connection that holds a batch's locks (DatabaseHandle.openSession). */
+    private readonly openSession: () => postgres.Sql,
+  ) {}
+
+  async findByOriginIds(sdkAppId: number, originIds: readonly string[]): Promise<ClassroomUserRow[]> {
+    if (originIds.length === 0) return [];
+    return this.db
+      .select()
+      .from(classroomUsers)
+      .where(and(eq(classroomUsers.sdkAppId, sdkAppId), inArray(classroomUsers.originId, [...originIds])));
+  }
+
+  /** The records of intent, committed before LCIC is called; keys that already have a row keep it. */
+  async ensurePendingMany(sdkAppId: number, items: readonly BulkItem[], batchId: string): Promise<void> {
+    if (items.length === 0) return;
+    await this.db
+      .insert(classroomUsers)
+      .values(items.map((i) => ({ sdkAppId, originId: i.originId, name: i.name, avatar: i.avatar, status: "pending" as const, batchId })))
+      .onConflictDoNothing({ target: [classroomUsers.sdkAppId, classroomUsers.originId] });
+  }
+
+  /**
+   * Counts one BatchRegister attempt on each pending row, with the profile about to be sent and the
+   * batch's id; committed before the call. */
+  async recordAttemptMany(rows: ReadonlyArray<{ id: number; name: string | null; avatar: string | null }>, batchId: string): Promise<void> {
+    if (rows.length === 0) return;
+    // UPDATE … FROM unnest(…): one statement for per-row values, which Drizzle's builder cannot express.
+    await this.db.execute(sql`
+      update ${classroomUsers} as c
+         set attempts = c.attempts + 1, name = v.name, avatar = v.avatar, batch_id = ${batchId}, updated_at = now()
+        from unnest(${sql.param(rows.map((r) => r.id))}::bigint[], ${sql.param(rows.map((r) => r.name))}::text[], ${sql.param(rows.map((r) => r.avatar))}::text[]) as v(id, name, avatar)
+       where c.id = v.id and c.status = 'pending'`);
+  }
+
+  /** Pending rows become registered with the userIds LCIC answered. Returns the stored rows. */
+  async markRegisteredMany(rows: ReadonlyArray<{ id: number; userId: string }>, lcicRequestId: string | null): Promise<ClassroomUserRow[]> {
+    if (rows.length === 0) return [];
+    // As above: per-row values in one statement.
+    const updated = await this.db.execute(sql`
+      update ${classroomUsers} as c
+         set status = 'registered', user_id = v.user_id, last_error = null, lcic_request_id = ${lcicRequestId}, updated_at = now()
+        from unnest(${sql.param(rows.map((r) => r.id))}::bigint[], ${sql.param(rows.map((r) => r.userId))}::text[]) as v(id, user_id)
+       where c.id = v.id
+       returning c.id`);
+    const ids = (updated as unknown as Array<{ id: string | number }>).map((r) => Number(r.id));
+    if (ids.length === 0) return [];
+    return this.db.select().from(classroomUsers).where(inArray(classroomUsers.id, ids));
+  }
+
+  async recordFailureMany(ids: readonly number[], code: string): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.update(classroomUsers).set({ lastError: code, updatedAt: new Date() }).where(inArray(classroomUsers.id, [...ids]));
+  }
+
+  /** Removes pending rows whose registration certainly did not happen. */
+  async deletePendingMany(ids: readonly number[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.delete(classroomUsers).where(and(inArray(classroomUsers.id, [...ids]), eq(classroomUsers.status, "pending")));
+  }
+
+  /**
+   * Runs `fn` holding the registration lock of every key, the very locks single registration and the
+   * reconciler take (so a key is worked on by one request at a time, deployment-wide), on one
+   * connection of its own. Locks are taken in one statement in the order of their lock ids, so two
+   * batches, or a batch and single registrations, cannot deadlock. Throws LockTimeoutError when
+   * they are not all held within `timeoutMs`. PostgreSQL releases them with the session if the
+   * process dies.
+   *
+   * Capacity: each held lock takes an entry of PostgreSQL's shared lock table
+   * (max_locks_per_transaction × max_connections, 6,400 by default), so a 1,000-key batch uses 1,000.
+   */
+  async withKeysLocked<T>(sdkAppId: number, originIds: readonly string[], timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+    const session = this.openSession();
+    const keys = originIds.map((originId) => registrationLockKey({ sdkAppId, originId }));
+    try {
+      try {
+        // Advisory locks are PostgreSQL functions that Drizzle's builder cannot express. The subquery's
+        // order is the order the locks are taken in: ascending lock id, each id once.
+        await session`select set_config('lock_timeout', ${`${Math.max(1, Math.round(timeoutMs))}ms`}, false)`;
+        await session`
+          select pg_advisory_lock(${LOCK_NAMESPACE}, s.h)
+            from (select distinct hashtext(k) as h from unnest(${keys}::text[]) as k order by 1) as s`;
+      } catch (error) {
+        if ((error as { code?: string }).code === "55P03") throw new LockTimeoutError("timed out waiting for the registration locks of a batch");
+        throw error;
+      }
+      return await fn();
+    } finally {
+      // Ending the session releases the locks; release them first so others need not wait for the teardown.
+      await session`select pg_advisory_unlock_all()`.catch(() => undefined);
+      await session.end({ timeout: 1 }).catch(() => undefined);
+    }
+  }
+}
