@@ -1,4 +1,4 @@
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type postgres from "postgres";
 import type { Database } from "../db/client.js";
 import { classroomUsers, type ClassroomUserRow } from "../db/schema.js";
@@ -26,16 +26,20 @@ export class BulkRegistrationRepository {
     return this.db
       .select()
       .from(classroomUsers)
-      .where(and(eq(classroomUsers.sdkAppId, sdkAppId), inArray(classroomUsers.originId, [...originIds])));
+      // One array parameter, not a thousand: `= any($1)` plans once, where `in ($1, …, $1000)` costs a parse and plan per size.
+      .where(and(eq(classroomUsers.sdkAppId, sdkAppId), sql`${classroomUsers.originId} = any(${sql.param([...originIds])}::text[])`));
   }
 
   /** The records of intent, committed before LCIC is called; keys that already have a row keep it. */
   async ensurePendingMany(sdkAppId: number, items: readonly BulkItem[], batchId: string): Promise<void> {
     if (items.length === 0) return;
-    await this.db
-      .insert(classroomUsers)
-      .values(items.map((i) => ({ sdkAppId, originId: i.originId, name: i.name, avatar: i.avatar, status: "pending" as const, batchId })))
-      .onConflictDoNothing({ target: [classroomUsers.sdkAppId, classroomUsers.originId] });
+    // INSERT … SELECT FROM unnest(…): three array parameters instead of seven per row (measured: a
+    // 1,000-row multi-VALUES insert took 300–1,000 ms, mostly building, parsing and planning it).
+    await this.db.execute(sql`
+      insert into ${classroomUsers} (sdk_app_id, origin_id, name, avatar, status, batch_id)
+      select ${sdkAppId}::bigint, v.origin_id, v.name, v.avatar, 'pending', ${batchId}
+        from unnest(${sql.param(items.map((i) => i.originId))}::text[], ${sql.param(items.map((i) => i.name))}::text[], ${sql.param(items.map((i) => i.avatar))}::text[]) as v(origin_id, name, avatar)
+      on conflict (sdk_app_id, origin_id) do nothing`);
   }
 
   /**
@@ -63,18 +67,18 @@ export class BulkRegistrationRepository {
        returning c.id`);
     const ids = (updated as unknown as Array<{ id: string | number }>).map((r) => Number(r.id));
     if (ids.length === 0) return [];
-    return this.db.select().from(classroomUsers).where(inArray(classroomUsers.id, ids));
+    return this.db.select().from(classroomUsers).where(sql`${classroomUsers.id} = any(${sql.param(ids)}::bigint[])`);
   }
 
   async recordFailureMany(ids: readonly number[], code: string): Promise<void> {
     if (ids.length === 0) return;
-    await this.db.update(classroomUsers).set({ lastError: code, updatedAt: new Date() }).where(inArray(classroomUsers.id, [...ids]));
+    await this.db.update(classroomUsers).set({ lastError: code, updatedAt: new Date() }).where(sql`${classroomUsers.id} = any(${sql.param([...ids])}::bigint[])`);
   }
 
   /** Removes pending rows whose registration certainly did not happen. */
   async deletePendingMany(ids: readonly number[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.db.delete(classroomUsers).where(and(inArray(classroomUsers.id, [...ids]), eq(classroomUsers.status, "pending")));
+    await this.db.delete(classroomUsers).where(and(sql`${classroomUsers.id} = any(${sql.param([...ids])}::bigint[])`, eq(classroomUsers.status, "pending")));
   }
 
   /**

@@ -3,7 +3,7 @@
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { REGISTER, startTestServer, type TestServer } from "../support/server.js";
 
-export const REGISTER_MANY = /* GraphQL */ `
+const REGISTER_MANY = /* GraphQL */ `
   mutation RegisterMany($input: RegisterClassroomUsersInput!) {
     registerClassroomUsers(input: $input) {
       __typename
