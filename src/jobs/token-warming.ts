@@ -109,12 +109,14 @@ export function startTokenWarming(options: TokenWarmingOptions): TokenWarming {
   let timer: NodeJS.Timeout | undefined;
   const ready = (async () => {
     await boss.start();
-    if (!(await boss.getQueue(TOKEN_WARMING_QUEUE))) {
+    // Replicas starting together race to create the queue (PostgreSQL may even report a deadlock
+    // between them): whoever loses looks again.
+    for (let attempt = 1; !(await boss.getQueue(TOKEN_WARMING_QUEUE)); attempt++) {
       try {
         await boss.createQueue(TOKEN_WARMING_QUEUE, { name: TOKEN_WARMING_QUEUE, policy: "stately", retryLimit: 10, retryDelay: 5, retryBackoff: true, expireInSeconds: 300 });
       } catch (error) {
-        // Another replica created it first.
-        if (!(await boss.getQueue(TOKEN_WARMING_QUEUE))) throw error;
+        if (attempt >= 5) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 400));
       }
     }
     await boss.work<{ userId: string }>(TOKEN_WARMING_QUEUE, { batchSize: 20, pollingIntervalSeconds: 0.5 }, async (jobs) => {

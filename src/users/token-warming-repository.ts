@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
+import { and, asc, eq, isNull, lt, or, sql } from "drizzle-orm";
 import type { Database } from "../db/client.js";
 import { classroomUsers } from "../db/schema.js";
 
@@ -20,7 +20,7 @@ export class TokenWarmingRepository {
           eq(classroomUsers.status, "registered"),
           or(isNull(classroomUsers.tokenExpiresAt), lt(classroomUsers.tokenExpiresAt, expiresBefore)),
           // coalesce: a user never handed a token counts from its registration. Drizzle has no coalesce.
-          gt(sql`coalesce(${classroomUsers.lastLoginAt}, ${classroomUsers.createdAt})`, activeSince),
+          sql`coalesce(${classroomUsers.lastLoginAt}, ${classroomUsers.createdAt}) > ${activeSince.toISOString()}::timestamptz`,
         ),
       )
       .orderBy(sql`${classroomUsers.tokenExpiresAt} asc nulls first`, asc(classroomUsers.id))
