@@ -38,7 +38,7 @@ export interface TokenWarmingOptions {
   keepWarmDays: number;
   /** How often each replica looks for due users (default 60 s). */
   scanIntervalMs?: number;
-  /** Users enqueued per scan at most (default 10,000). */
+  /** Users offered to the queue per scan at most (default 2,000: minutes of work at LCIC's 20/s). */
   scanLimit?: number;
   now?: () => Date;
 }
@@ -54,13 +54,14 @@ export interface TokenWarming {
 }
 
 const HOUR_MS = 3_600_000;
+const SCAN_GAP_MS = 1_000;
 
 export function startTokenWarming(options: TokenWarmingOptions): TokenWarming {
   const { logger } = options;
   const now = options.now ?? (() => new Date());
   const aheadMs = options.refreshAheadHours * HOUR_MS;
   const keepWarmMs = options.keepWarmDays * 24 * HOUR_MS;
-  const scanLimit = options.scanLimit ?? 10_000;
+  const scanLimit = options.scanLimit ?? 2_000;
   const counters = { warmed: 0, skipped: 0, failed: 0 };
   let stopped = false;
 
@@ -94,7 +95,31 @@ export function startTokenWarming(options: TokenWarmingOptions): TokenWarming {
     }
   }
 
-  async function scan(): Promise<number> {
+  // Scans requested while one runs (a roster import asks after every chunk) coalesce into one more,
+  // at most one every SCAN_GAP_MS.
+  let scanning: Promise<number> | undefined;
+  let again: Promise<number> | undefined;
+  let lastScanAt = 0;
+  function scan(): Promise<number> {
+    if (!scanning) {
+      scanning = (async () => {
+        const gap = lastScanAt + SCAN_GAP_MS - Date.now();
+        if (gap > 0) await new Promise((resolve) => setTimeout(resolve, gap));
+        lastScanAt = Date.now();
+        return scanOnce();
+      })().finally(() => {
+        scanning = undefined;
+      });
+      return scanning;
+    }
+    again ??= scanning.catch(() => 0).then(() => {
+      again = undefined;
+      return scan();
+    });
+    return again;
+  }
+
+  async function scanOnce(): Promise<number> {
     await ready;
     const at = now().getTime();
     const due = await options.warming.listDue(new Date(at + aheadMs), new Date(at - keepWarmMs), scanLimit);
