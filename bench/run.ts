@@ -2,7 +2,7 @@
 import { spawnSync } from "node:child_process";
 
 let failed = false;
-for (const file of ["bench/service.ts", "bench/pacer.ts"]) {
+for (const file of ["bench/service.ts", "bench/pacer.ts", "bench/roster.ts"]) {
   console.log(`\n=== ${file} ===`);
   const result = spawnSync(process.execPath, ["--import", "tsx", file], { stdio: "inherit" });
   if (result.status !== 0) failed = true;
