@@ -90,13 +90,6 @@ export function createApp(deps: AppDeps): App {
     sdkAppId: config.lcic.sdkAppId,
     sdkAppIds: config.lcic.sdkAppIds,
   });
-  const reconcilerOptions = {
-    intervalMs: config.reconciler.intervalMs,
-    staleAfterMs: config.reconciler.staleAfterMs,
-    ...(typeof deps.reconciler === "object" ? deps.reconciler : {}),
-  };
-  const reconcilerEnabled = deps.reconciler === undefined ? config.reconciler.enabled : deps.reconciler !== false;
-  const reconciler = reconcilerEnabled ? startReconciler({ users, logger, ...reconcilerOptions }) : undefined;
   const warmingEnabled = deps.tokenWarming === undefined ? config.tokenWarming.enabled : deps.tokenWarming !== false;
   const tokenWarming = warmingEnabled
     ? startTokenWarming({
@@ -120,6 +113,13 @@ export function createApp(deps: AppDeps): App {
     // New users get their tokens in the background; a failed scan is retried by the periodic one.
     onCreated: () => void tokenWarming?.scan().catch(() => undefined),
   });
+  const reconcilerOptions = {
+    intervalMs: config.reconciler.intervalMs,
+    staleAfterMs: config.reconciler.staleAfterMs,
+    ...(typeof deps.reconciler === "object" ? deps.reconciler : {}),
+  };
+  const reconcilerEnabled = deps.reconciler === undefined ? config.reconciler.enabled : deps.reconciler !== false;
+  const reconciler = reconcilerEnabled ? startReconciler({ users, logger, completeBatches: (rows) => bulkRegistration.completeStale(rows), ...reconcilerOptions }) : undefined;
   const registrationLimiter = new RegistrationLimiter(db.db, { limit: config.security.registrationsPerMinute });
   const trustedDocuments = config.security.trustedDocumentsFile ? loadTrustedDocuments(config.security.trustedDocumentsFile) : undefined;
   const server = createServer({

@@ -1,5 +1,9 @@
 import type { Logger } from "../logger.js";
+import type { ClassroomUserRow } from "../users/repository.js";
 import type { UsersService } from "../users/service.js";
+
+/** Batch sends of one row after which the reconciler stops resending it in a batch. */
+const MAX_BATCH_ATTEMPTS = 5;
 
 export interface Reconciler {
   /** One sweep now; resolves with what it did. */
@@ -18,6 +22,11 @@ export interface Reconciler {
 export function startReconciler(options: {
   users: UsersService;
   logger: Logger;
+  /**
+   * Completes pending rows a bulk registration sent (users/bulk-registration.ts `completeStale`): one
+   * BatchRegister for many rows instead of a LoginOriginId each. Returns how many it registered.
+   */
+  completeBatches?: (rows: ClassroomUserRow[]) => Promise<number>;
   intervalMs?: number;
   staleAfterMs?: number;
   batchSize?: number;
@@ -31,7 +40,19 @@ export function startReconciler(options: {
 
   const sweep = async () => {
     const totals = { registered: 0, cleared: 0, skipped: 0, failed: 0 };
-    const rows = await users.listStalePending(staleAfterMs, batchSize);
+    let rows = await users.listStalePending(staleAfterMs, batchSize);
+    // Rows of bulk registrations that reached LCIC: sent again as a batch. A row that still fails after
+    // a few attempts goes the single way below (adopted if LCIC has it, else cleared).
+    const batchRows = rows.filter((row) => row.batchId !== null && row.attempts > 0 && row.attempts < MAX_BATCH_ATTEMPTS);
+    if (options.completeBatches && batchRows.length > 0) {
+      try {
+        totals.registered += await options.completeBatches(batchRows);
+      } catch (error) {
+        totals.failed += batchRows.length;
+        logger.warn({ rows: batchRows.length, err: error instanceof Error ? error.message : String(error) }, "completing pending bulk registrations failed");
+      }
+      rows = rows.filter((row) => !batchRows.includes(row));
+    }
     for (const row of rows) {
       if (stopped) break;
       try {

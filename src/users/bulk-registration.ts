@@ -149,6 +149,35 @@ export class BulkRegistration {
     return { users, createdCount: created.size, existingCount: users.length - created.size, requestId };
   }
 
+  /**
+   * The reconciler's part: pending rows a bulk registration sent (attempts > 0) whose request died or
+   * gave up, completed by sending them again in a BatchRegister (safe: it overwrites by OriginId, with
+   * the profile recorded on each row). Keys another request is working on are left for the next sweep.
+   * Returns how many rows were registered.
+   */
+  async completeStale(rows: readonly ClassroomUserRow[]): Promise<number> {
+    let registered = 0;
+    const bySdkAppId = new Map<number, ClassroomUserRow[]>();
+    for (const row of rows) bySdkAppId.set(row.sdkAppId, [...(bySdkAppId.get(row.sdkAppId) ?? []), row]);
+    for (const [sdkAppId, group] of bySdkAppId) {
+      for (let i = 0; i < group.length; i += BULK_REGISTER_MAX) {
+        const items = group.slice(i, i + BULK_REGISTER_MAX).map((r) => ({ originId: r.originId, name: r.name, avatar: r.avatar }));
+        const created = new Map<string, ClassroomUserRow>();
+        try {
+          // A short wait: a key held by a live request is that request's to finish.
+          await this.deps.repository.withKeysLocked(sdkAppId, items.map((it) => it.originId), 1_000, () =>
+            this.registerLocked(sdkAppId, items, group[i]!.batchId ?? randomUUID(), new Map(), created, { recreateMissing: false }),
+          );
+        } catch (error) {
+          if (!(error instanceof LockTimeoutError)) throw error;
+        }
+        registered += created.size;
+        if (created.size > 0) this.deps.onCreated?.([...created.values()]);
+      }
+    }
+    return registered;
+  }
+
   /** Under every key's lock: what is still pending goes to LCIC, in one BatchRegister (again, if its reply is lost). */
   private async registerLocked(
     sdkAppId: number,
@@ -156,19 +185,21 @@ export class BulkRegistration {
     batchId: string,
     known: Map<string, ClassroomUserRow>,
     created: Map<string, ClassroomUserRow>,
+    options: { recreateMissing: boolean } = { recreateMissing: true },
   ): Promise<string | undefined> {
     const { repository, lcic, logger } = this.deps;
     // Re-read under the locks: another request (a single registration, another batch) may have
     // registered some keys meanwhile, or the reconciler cleared a row.
     let rows = new Map((await repository.findByOriginIds(sdkAppId, items.map((i) => i.originId))).map((r) => [r.originId, r]));
     const missing = items.filter((i) => !rows.has(i.originId));
-    if (missing.length > 0) {
+    if (missing.length > 0 && options.recreateMissing) {
       await repository.ensurePendingMany(sdkAppId, missing, batchId);
       rows = new Map((await repository.findByOriginIds(sdkAppId, items.map((i) => i.originId))).map((r) => [r.originId, r]));
     }
     const pending: Array<{ item: BulkItem; row: ClassroomUserRow }> = [];
     for (const item of items) {
-      const row = rows.get(item.originId)!;
+      const row = rows.get(item.originId);
+      if (!row) continue; // cleared meanwhile, and not ours to bring back (the reconciler's case)
       if (row.status === "registered") known.set(item.originId, row);
       else pending.push({ item, row });
     }

@@ -162,6 +162,25 @@ describe("registerClassroomUsers", () => {
     await expectConsistent(server, 30);
   });
 
+  it("the reconciler completes a batch whose replies were all lost with one BatchRegister, and clears rows never sent", async () => {
+    server.emulator.injectFault({ action: "BatchRegister", mode: "applyThenDrop", times: 2 });
+    expect((await registerMany(server, roster(0, 120))).__typename).toBe("LcicUnavailableError");
+    // And a batch whose process died before sending: intent rows with no attempt.
+    await server.db.sql`insert into classroom_users (sdk_app_id, origin_id, status, batch_id) values (${1400000001}, 'never-sent', 'pending', 'b-dead')`;
+    await server.db.sql`update classroom_users set updated_at = now() - interval '1 hour'`;
+    server.emulator.resetCounters();
+    const totals = { registered: 0, cleared: 0, failed: 0 };
+    for (;;) {
+      const swept = await server.app.reconciler!.sweep(); // 50 stale rows a sweep
+      if (swept.registered + swept.cleared + swept.failed === 0) break;
+      for (const key of ["registered", "cleared", "failed"] as const) totals[key] += swept[key];
+    }
+    expect(totals).toEqual({ registered: 120, cleared: 1, failed: 0 });
+    expect(server.emulator.counters().BatchRegister.calls).toBe(3);
+    expect(server.emulator.counters().LoginOriginId.calls).toBe(0);
+    await expectConsistent(server, 120);
+  });
+
   it("LCIC refusing the batch leaves nothing behind", async () => {
     server.emulator.injectFault({ action: "BatchRegister", mode: "error", code: "InvalidParameterValue" });
     const r = await registerMany(server, roster(0, 10));
