@@ -65,7 +65,7 @@ export function createApp(deps: AppDeps): App {
     });
   // Pacing is shared by every replica through PostgreSQL; the breaker is per process.
   const lcic = createResilientLcicClient(sdkClient, {
-    pacer: createPostgresPacer(db.db, { maxQueueMs: config.lcic.maxQueueMs }),
+    pacer: createPostgresPacer(db.db, { maxQueueMs: config.lcic.maxQueueMs, scope: config.lcic.rateLimitScope }),
     breaker: new CircuitBreaker({
       ...(config.lcic.circuitFailures === 0
         ? // Off: nothing ever opens it.
@@ -77,6 +77,7 @@ export function createApp(deps: AppDeps): App {
     maxQueueMs: config.lcic.maxQueueMs,
     onEvent: (event) => {
       if (event.type === "retry") logger.info(event, "retrying LCIC call");
+      else if (event.type === "call" && event.detail) logger.error(event, "LCIC refused this service's credentials or configuration");
       else if (event.type === "call" && event.outcome === "error") logger.warn(event, "LCIC call failed");
     },
   });
@@ -128,6 +129,7 @@ export function createApp(deps: AppDeps): App {
     bulkRegistration,
     logger,
     auth: config.auth,
+    defaultSdkAppId: config.lcic.sdkAppId,
     security: config.security,
     registrationLimiter,
     lcicCircuit: () => lcic.circuitState(),
