@@ -92,7 +92,10 @@ describe("token warming", () => {
       expect(after.attempts - before.attempts).toBe(1); // its LoginUser
       waits.push(after.pacedMs - before.pacedMs);
     }
-    expect(Math.max(...waits)).toBeLessThanOrEqual(slotMs + 1);
+    // pacedMs is measured locally, so the reservation's round trip and the timer's lateness come on
+    // top of the one slot; a FIFO pacer would make it up to two slots (the worker books its next one
+    // as soon as it sent the last).
+    expect(Math.max(...waits)).toBeLessThanOrEqual(slotMs + 35);
     expect(await tokensStored(a)).toBeLessThan(85); // the backlog was still being worked on
     await waitFor(async () => (await tokensStored(a)) === 85, 20_000);
     expect(a.emulator.counters().RegisterUser.calls + a.emulator.counters().LoginUser.calls).toBe(5 + 80 + 5);
