@@ -28,7 +28,7 @@ import { startLcicEmulator } from "../src/lcic/emulator/index.js";
 
 const LARGE = Number(process.env.BENCH_ROSTER_LARGE ?? 100_000);
 const MEDIUM = 10_000;
-const WARM = 1_000;
+const WARM = Number(process.env.BENCH_ROSTER_WARM ?? 1_000);
 const SINGLES = Number(process.env.BENCH_ROSTER_SINGLES ?? 40);
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1000 });
@@ -59,10 +59,10 @@ async function writeRoster(file: string, prefix: string, count: number) {
   await writeFile(file, lines.join("\n") + "\n");
 }
 
-function runImport(file: string, url: string): Promise<{ code: number | null; ms: number; out: string }> {
+function runImport(file: string, url: string, extra: string[] = process.env.BENCH_ROSTER_IMPORT_ARGS?.split(" ").filter(Boolean) ?? []): Promise<{ code: number | null; ms: number; out: string }> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/roster-import.ts", file, "--url", url], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/roster-import.ts", file, "--url", url, ...extra], { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.on("error", reject);
@@ -133,6 +133,7 @@ async function main() {
     for (let i = 0; i < SINGLES; i++) unloaded.push(await single(`unloaded-${i}`));
 
     // 1. 1,000 students, then tokens warmed in the background.
+    if (WARM > 0) {
     const warmFile = path.join(dir, "warm.csv");
     await writeRoster(warmFile, "warm", WARM);
     const warmImport = await runImport(warmFile, url);
@@ -166,6 +167,7 @@ async function main() {
       record(`${WARM} concurrent issueClassroomUserToken: LCIC calls`, `${calls} (${ok} served, ${ms.toFixed(0)} ms)`, "0", calls === 0 && ok === WARM);
     } else {
       record(`${WARM} concurrent issueClassroomUserToken: LCIC calls`, "n/a (not in this build)", "0", true);
+    }
     }
 
     record("server RSS MB after warming", (await rssMb(server.pid!)).toFixed(0), "", true);

@@ -74,18 +74,18 @@ describe("roster:import", () => {
     expect((await runImport([good])).code).toBe(0);
   });
 
-  it("imports 2,500 rows in three requests with progress lines, writes --out, and a re-run creates nobody", { timeout: 30_000 }, async () => {
+  it("imports 1,500 rows in two requests with progress lines, writes --out, and a re-run creates nobody", { timeout: 30_000 }, async () => {
     const file = path.join(dir, "school.csv");
     const out = path.join(dir, "results.csv");
-    await writeFile(file, csv(2500));
+    await writeFile(file, csv(1500));
     const run = await runImport([file, "--out", out]);
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(/progress: 2500\/2500 \(100%\), \d+ users\/s, ETA 0 s/);
-    expect(run.stdout).toContain("done: 2500 created, 0 existing, 0 failed of 2500 rows");
-    expect(server.emulator.counters().BatchRegister.calls).toBe(3);
+    expect(run.stdout).toMatch(/progress: 1500\/1500 \(100%\), \d+ users\/s, ETA 0 s/);
+    expect(run.stdout).toContain("done: 1500 created, 0 existing, 0 failed of 1500 rows");
+    expect(server.emulator.counters().BatchRegister.calls).toBe(2);
     const results = parse(await readFile(out, "utf8"), { columns: true }) as Array<Record<string, string>>;
-    expect(results).toHaveLength(2500);
+    expect(results).toHaveLength(1500);
     const rows = await server.rows();
     const byOrigin = new Map(rows.map((r) => [r.origin_id, r]));
     expect(results[42]).toEqual({ originId: "s-42", userId: byOrigin.get("s-42")!.user_id, created: "true", error: "" });
@@ -93,13 +93,13 @@ describe("roster:import", () => {
 
     const again = await runImport([file]);
     expect(again.code).toBe(0);
-    expect(again.stdout).toContain("done: 0 created, 2500 existing, 0 failed");
-    expect(await server.rows()).toHaveLength(2500);
+    expect(again.stdout).toContain("done: 0 created, 1500 existing, 0 failed");
+    expect(await server.rows()).toHaveLength(1500);
   });
 
   it("killed half-way, the same command again finishes with exactly one user per originId", { timeout: 40_000 }, async () => {
     const file = path.join(dir, "big.csv");
-    await writeFile(file, csv(4000));
+    await writeFile(file, csv(3000));
     // Slow LCIC, so the kill lands while requests are in flight.
     server.emulator.injectFault({ action: "BatchRegister", mode: "latency", ms: 400, times: 8 });
     const killed = await runImport([file, "--concurrency", "2"], (text, kill) => {
@@ -108,16 +108,16 @@ describe("roster:import", () => {
     expect(killed.code).toBe(null); // SIGKILL
     const partial = (await server.rows()).filter((r) => r.status === "registered").length;
     expect(partial).toBeGreaterThan(0);
-    expect(partial).toBeLessThan(4000);
+    expect(partial).toBeLessThan(3000);
 
     const rerun = await runImport([file]);
     expect(rerun.code).toBe(0);
-    expect(rerun.stdout).toMatch(/done: \d+ created, \d+ existing, 0 failed of 4000 rows/);
+    expect(rerun.stdout).toMatch(/done: \d+ created, \d+ existing, 0 failed of 3000 rows/);
     const rows = await server.rows();
-    expect(rows).toHaveLength(4000);
+    expect(rows).toHaveLength(3000);
     expect(rows.every((r) => r.status === "registered")).toBe(true);
     const lcicUsers = server.emulator.users();
-    expect(lcicUsers).toHaveLength(4000);
-    expect(new Set(lcicUsers.map((u) => u.originId)).size).toBe(4000);
+    expect(lcicUsers).toHaveLength(3000);
+    expect(new Set(lcicUsers.map((u) => u.originId)).size).toBe(3000);
   });
 });
