@@ -148,6 +148,7 @@ export function createApp(deps: AppDeps): App {
       await reconciler?.stop();
       await tokenWarming?.stop();
       await server.close(graceMs);
+      await repository.close();
       await db.close();
     },
   };
