@@ -122,7 +122,7 @@ export class BulkRegistration {
 
     // Without any lock: users already registered are answered from PostgreSQL and not sent.
     const known = new Map<string, ClassroomUserRow>();
-    for (const row of await repository.findByOriginIds(sdkAppId, originIds)) if (row.status === "registered") known.set(row.originId, row);
+    for (const row of await repository.findRegistered(sdkAppId, originIds)) known.set(row.originId, row);
     const created = new Map<string, ClassroomUserRow>();
     let requestId: string | undefined;
 
@@ -190,18 +190,23 @@ export class BulkRegistration {
     const { repository, lcic, logger } = this.deps;
     // Re-read under the locks: another request (a single registration, another batch) may have
     // registered some keys meanwhile, or the reconciler cleared a row.
-    let rows = new Map((await repository.findByOriginIds(sdkAppId, items.map((i) => i.originId))).map((r) => [r.originId, r]));
+    const originIds = items.map((i) => i.originId);
+    let rows = new Map((await repository.findStates(sdkAppId, originIds)).map((r) => [r.originId, r]));
     const missing = items.filter((i) => !rows.has(i.originId));
     if (missing.length > 0 && options.recreateMissing) {
       await repository.ensurePendingMany(sdkAppId, missing, batchId);
-      rows = new Map((await repository.findByOriginIds(sdkAppId, items.map((i) => i.originId))).map((r) => [r.originId, r]));
+      rows = new Map((await repository.findStates(sdkAppId, originIds)).map((r) => [r.originId, r]));
     }
-    const pending: Array<{ item: BulkItem; row: ClassroomUserRow }> = [];
+    const pending: Array<{ item: BulkItem; row: { id: number; attempts: number } }> = [];
+    const registeredMeanwhile: string[] = [];
     for (const item of items) {
       const row = rows.get(item.originId);
       if (!row) continue; // cleared meanwhile, and not ours to bring back (the reconciler's case)
-      if (row.status === "registered") known.set(item.originId, row);
+      if (row.status === "registered") registeredMeanwhile.push(item.originId);
       else pending.push({ item, row });
+    }
+    if (registeredMeanwhile.length > 0) {
+      for (const row of await repository.findRegistered(sdkAppId, registeredMeanwhile)) known.set(row.originId, row);
     }
     if (pending.length === 0) return undefined;
     // Rows an earlier request may already have sent (a lost reply, a crash) must never be deleted

@@ -21,15 +21,6 @@ export class BulkRegistrationRepository {
     private readonly openSession: () => postgres.Sql,
   ) {}
 
-  async findByOriginIds(sdkAppId: number, originIds: readonly string[]): Promise<ClassroomUserRow[]> {
-    if (originIds.length === 0) return [];
-    return this.db
-      .select()
-      .from(classroomUsers)
-      // One array parameter, not a thousand: `= any($1)` plans once, where `in ($1, …, $1000)` costs a parse and plan per size.
-      .where(and(eq(classroomUsers.sdkAppId, sdkAppId), sql`${classroomUsers.originId} = any(${sql.param([...originIds])}::text[])`));
-  }
-
   /** The records of intent, committed before LCIC is called; keys that already have a row keep it. */
   async ensurePendingMany(sdkAppId: number, items: readonly BulkItem[], batchId: string): Promise<void> {
     if (items.length === 0) return;
@@ -58,16 +49,32 @@ export class BulkRegistrationRepository {
   /** Pending rows become registered with the userIds LCIC answered. Returns the stored rows. */
   async markRegisteredMany(rows: ReadonlyArray<{ id: number; userId: string }>, lcicRequestId: string | null): Promise<ClassroomUserRow[]> {
     if (rows.length === 0) return [];
-    // As above: per-row values in one statement.
-    const updated = await this.db.execute(sql`
-      update ${classroomUsers} as c
-         set status = 'registered', user_id = v.user_id, last_error = null, lcic_request_id = ${lcicRequestId}, updated_at = now()
-        from unnest(${sql.param(rows.map((r) => r.id))}::bigint[], ${sql.param(rows.map((r) => r.userId))}::text[]) as v(id, user_id)
-       where c.id = v.id
-       returning c.id`);
-    const ids = (updated as unknown as Array<{ id: string | number }>).map((r) => Number(r.id));
-    if (ids.length === 0) return [];
-    return this.db.select().from(classroomUsers).where(sql`${classroomUsers.id} = any(${sql.param(ids)}::bigint[])`);
+    // UPDATE … FROM unnest(…) RETURNING: per-row values in one statement, the rows back without a second query.
+    const updated = await this.db
+      .update(classroomUsers)
+      .set({ status: "registered", userId: sql`v.user_id`, lastError: null, lcicRequestId, updatedAt: new Date() })
+      .from(sql`unnest(${sql.param(rows.map((r) => r.id))}::bigint[], ${sql.param(rows.map((r) => r.userId))}::text[]) as v(id, user_id)`)
+      .where(sql`${classroomUsers.id} = v.id`)
+      .returning();
+    return updated as unknown as ClassroomUserRow[];
+  }
+
+  /** Registered rows among these keys: what a bulk registration answers without calling LCIC. */
+  async findRegistered(sdkAppId: number, originIds: readonly string[]): Promise<ClassroomUserRow[]> {
+    if (originIds.length === 0) return [];
+    return this.db
+      .select()
+      .from(classroomUsers)
+      .where(and(eq(classroomUsers.sdkAppId, sdkAppId), eq(classroomUsers.status, "registered"), sql`${classroomUsers.originId} = any(${sql.param([...originIds])}::text[])`));
+  }
+
+  /** What a batch decides on under its locks: each key's row id, status and attempts (no profile, no token). */
+  async findStates(sdkAppId: number, originIds: readonly string[]): Promise<Array<{ id: number; originId: string; status: "pending" | "registered"; attempts: number }>> {
+    if (originIds.length === 0) return [];
+    return this.db
+      .select({ id: classroomUsers.id, originId: classroomUsers.originId, status: classroomUsers.status, attempts: classroomUsers.attempts })
+      .from(classroomUsers)
+      .where(and(eq(classroomUsers.sdkAppId, sdkAppId), sql`${classroomUsers.originId} = any(${sql.param([...originIds])}::text[])`));
   }
 
   async recordFailureMany(ids: readonly number[], code: string): Promise<void> {
