@@ -13,6 +13,7 @@ import { loadTrustedDocuments } from "./security/trusted-documents.js";
 import { createServer, type AppServer } from "./server.js";
 import { BulkRegistration } from "./users/bulk-registration.js";
 import { BulkRegistrationRepository } from "./users/bulk-repository.js";
+import { RegistrationLock } from "./users/registration-lock.js";
 import { UsersRepository } from "./users/repository.js";
 import { TokenWarmingRepository } from "./users/token-warming-repository.js";
 import { UsersService } from "./users/service.js";
@@ -81,15 +82,22 @@ export function createApp(deps: AppDeps): App {
       else if (event.type === "call" && event.outcome === "error") logger.warn(event, "LCIC call failed");
     },
   });
-  const repository = new UsersRepository(db.db, db.openSession);
+  const lock = new RegistrationLock(db.openSession);
+  const repository = new UsersRepository(db.db);
   const cipher = new TokenCipher(deps.tokenKeys);
   const users = new UsersService({
     repository,
+    lock,
     lcic,
     cipher,
     logger,
     sdkAppId: config.lcic.sdkAppId,
     sdkAppIds: config.lcic.sdkAppIds,
+    lookup: {
+      missTtlMs: config.lookups.missTtlMs,
+      // The same per-client fixed-window counter as registrations, under its own keys (`lookup:<client>`).
+      fallbackBudget: new RegistrationLimiter(db.db, { limit: config.lookups.fallbacksPerMinute }),
+    },
   });
   const warmingEnabled = deps.tokenWarming === undefined ? config.tokenWarming.enabled : deps.tokenWarming !== false;
   const tokenWarming = warmingEnabled
@@ -106,7 +114,8 @@ export function createApp(deps: AppDeps): App {
       })
     : undefined;
   const bulkRegistration = new BulkRegistration({
-    repository: new BulkRegistrationRepository(db.db, db.openSession),
+    repository: new BulkRegistrationRepository(db.db),
+    lock,
     lcic,
     logger,
     sdkAppId: config.lcic.sdkAppId,
@@ -148,7 +157,7 @@ export function createApp(deps: AppDeps): App {
       await reconciler?.stop();
       await tokenWarming?.stop();
       await server.close(graceMs);
-      await repository.close();
+      await lock.close();
       await db.close();
     },
   };

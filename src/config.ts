@@ -81,7 +81,7 @@ const envSchema = z.object({
   // LCIC tokens live 7 days: refreshing more than 7 days ahead would mean refreshing every time.
   TOKEN_REFRESH_AHEAD_HOURS: intInRange(1, 167),
   TOKEN_KEEP_WARM_DAYS: intInRange(0, 3650),
-  // Hardening (see docs/security.md). AUTH_* variables are parsed by src/auth/config.ts.
+  // Hardening (README "Security"). AUTH_* variables are parsed by src/auth/config.ts.
   CORS_ORIGINS: z.preprocess(
     commaSeparated,
     z
@@ -109,9 +109,11 @@ const envSchema = z.object({
   MAX_BODY_BYTES: intInRange(1024, 10 * 1024 * 1024),
   REGISTRATION_RATE_LIMIT_PER_MINUTE: intInRange(0, 1_000_000),
   TRUSTED_DOCUMENTS_FILE: optionalString,
+  LOOKUP_MISS_TTL_MS: intInRange(0, 86_400_000),
+  LOOKUP_FALLBACK_RATE_LIMIT_PER_MINUTE: intInRange(0, 1_000_000),
 });
 
-/** Defaults of the request limits; docs/security.md lists them too. */
+/** Defaults of the request limits; README "Security" lists them too. */
 export const SECURITY_DEFAULTS = {
   maxDepth: 8,
   maxAliases: 10,
@@ -171,6 +173,13 @@ export interface Config {
     intervalMs: number;
     /** A pending row is only touched once unchanged this long: longer than any LCIC call can take. */
     staleAfterMs: number;
+  };
+  /** Lookups (`classroomUser`, `_entities`) of users not stored here, which fall back to LCIC. */
+  lookups: {
+    /** How long every replica remembers LCIC's "no such user" for a lookup; 0: not remembered. */
+    missTtlMs: number;
+    /** LCIC fallbacks per client (JWT subject, else address) per minute; 0 turns the limit off. */
+    fallbacksPerMinute: number;
   };
   /** Background LoginUser for new and recently active users (jobs/token-warming.ts). */
   tokenWarming: {
@@ -296,6 +305,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       enabled: e.RECONCILER_ENABLED,
       intervalMs: e.RECONCILER_INTERVAL_MS ?? 15_000,
       staleAfterMs: e.RECONCILER_STALE_AFTER_MS ?? 60_000,
+    },
+    lookups: {
+      missTtlMs: e.LOOKUP_MISS_TTL_MS ?? 60_000,
+      fallbacksPerMinute: e.LOOKUP_FALLBACK_RATE_LIMIT_PER_MINUTE ?? 120,
     },
     tokenWarming: {
       enabled: e.TOKEN_WARMING,

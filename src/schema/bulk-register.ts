@@ -2,7 +2,7 @@ import { LcicRateLimitedError } from "../users/errors.js";
 import { BULK_REGISTER_MAX, type BulkRegisterOutcome, type BulkRegisterResult } from "../users/bulk-registration.js";
 import { LIMITS } from "../users/validation.js";
 import { builder } from "./builder.js";
-import { ClassroomUser, CLIENT_RATE_LIMITED } from "./classroom-user.js";
+import { ClassroomUser } from "./classroom-user.js";
 import { BULK_REGISTER_ERRORS } from "./errors.js";
 
 const Outcome = builder.objectRef<BulkRegisterOutcome>("RegisterClassroomUsersOutcome").implement({
@@ -60,7 +60,8 @@ builder.mutationField("registerClassroomUsers", (t) =>
     authScopes: { register: { originId: undefined } },
     resolve: async (_root, args, ctx) => {
       const budget = await ctx.registrationLimiter.consume(ctx.clientKey);
-      if (!budget.allowed) throw new LcicRateLimitedError(CLIENT_RATE_LIMITED, budget.retryAfterMs);
+      // The union is fixed by the contract: a client over its budget gets LcicRateLimitedError (code Client.RateLimited).
+      if (!budget.allowed) throw new LcicRateLimitedError("Client.RateLimited", budget.retryAfterMs);
       return ctx.bulkRegistration.registerMany(args.input);
     },
   }),

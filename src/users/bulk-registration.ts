@@ -19,12 +19,14 @@
  */
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
-import type { LcicClient } from "../lcic/client.js";
+import type { LcicClient, LcicPriority } from "../lcic/client.js";
 import { LcicError } from "../lcic/errors.js";
 import type { Logger } from "../logger.js";
 import type { BulkItem, BulkRegistrationRepository } from "./bulk-repository.js";
 import { InvalidSdkAppIdError, LcicRateLimitedError, LcicUnavailableError, ValidationError, type FieldError } from "./errors.js";
-import { LockTimeoutError, type ClassroomUserRow } from "./repository.js";
+import { toDomainError } from "./lcic-errors.js";
+import { LockTimeoutError, type RegistrationLock } from "./registration-lock.js";
+import type { ClassroomUserRow } from "./repository.js";
 import { registrationFields } from "./validation.js";
 
 /** LCIC's cap on one BatchRegister (LCIC-NOTES §1). */
@@ -50,6 +52,8 @@ export interface BulkRegisterResult {
 
 export interface BulkRegistrationDeps {
   repository: BulkRegistrationRepository;
+  /** The registration lock single registration takes; a batch holds it for each of its keys. */
+  lock: RegistrationLock;
   lcic: LcicClient;
   logger: Logger;
   sdkAppId: number;
@@ -131,7 +135,7 @@ export class BulkRegistration {
       const batchId = randomUUID();
       await repository.ensurePendingMany(sdkAppId, toRegister, batchId);
       try {
-        requestId = await repository.withKeysLocked(sdkAppId, toRegister.map((u) => u.originId), this.lockTimeoutMs, () =>
+        requestId = await this.deps.lock.withKeysLocked(sdkAppId, toRegister.map((u) => u.originId), this.lockTimeoutMs, () =>
           this.registerLocked(sdkAppId, toRegister, batchId, known, created),
         );
       } catch (error) {
@@ -165,8 +169,9 @@ export class BulkRegistration {
         const created = new Map<string, ClassroomUserRow>();
         try {
           // A short wait: a key held by a live request is that request's to finish.
-          await this.deps.repository.withKeysLocked(sdkAppId, items.map((it) => it.originId), 1_000, () =>
-            this.registerLocked(sdkAppId, items, group[i]!.batchId ?? randomUUID(), new Map(), created, { recreateMissing: false }),
+          await this.deps.lock.withKeysLocked(sdkAppId, items.map((it) => it.originId), 1_000, () =>
+            // Background: the reconciler's BatchRegister uses only LCIC budget nobody waits for.
+            this.registerLocked(sdkAppId, items, group[i]!.batchId ?? randomUUID(), new Map(), created, { recreateMissing: false, priority: "background" }),
           );
         } catch (error) {
           if (!(error instanceof LockTimeoutError)) throw error;
@@ -185,7 +190,7 @@ export class BulkRegistration {
     batchId: string,
     known: Map<string, ClassroomUserRow>,
     created: Map<string, ClassroomUserRow>,
-    options: { recreateMissing: boolean } = { recreateMissing: true },
+    options: { recreateMissing: boolean; priority?: LcicPriority } = { recreateMissing: true },
   ): Promise<string | undefined> {
     const { repository, lcic, logger } = this.deps;
     // Re-read under the locks: another request (a single registration, another batch) may have
@@ -226,6 +231,7 @@ export class BulkRegistration {
             ...(p.item.name != null ? { name: p.item.name } : {}),
             ...(p.item.avatar != null ? { avatar: p.item.avatar } : {}),
           })),
+          options.priority ? { priority: options.priority } : undefined,
         );
       } catch (error) {
         if (!(error instanceof LcicError)) throw error;
@@ -239,12 +245,12 @@ export class BulkRegistration {
             continue;
           }
           await repository.recordFailureMany(ids, error.code);
-          throw toDomainError(error, sdkAppId, logger);
+          throw toDomainError(error, logger, sdkAppId);
         }
         // Refused: nothing was created. Only rows no earlier request sent are ours to remove.
         if (round === 1) await repository.deletePendingMany(ids.filter((id) => !sentEarlier.has(id)));
         else await repository.recordFailureMany(ids, error.code);
-        throw toDomainError(error, sdkAppId, logger);
+        throw toDomainError(error, logger, sdkAppId);
       }
       requestId = answer.requestId || requestId;
       const userIds = new Map(answer.users.filter((u) => u.sdkAppId === sdkAppId).map((u) => [u.originId, u.userId]));
@@ -258,27 +264,11 @@ export class BulkRegistration {
         logger.warn({ action: "BatchRegister", sdkAppId, missing: remaining.length, round }, "BatchRegister answered without some users");
         if (round >= BATCH_ROUNDS) {
           await repository.recordFailureMany(remaining.map((p) => p.row.id), "BatchRegister.Incomplete");
-          throw new LcicError({
-            code: "BatchRegister.Incomplete",
-            message: `LCIC registered ${pending.length - remaining.length} of ${pending.length} users; send the same request again to finish`,
-            kind: "unavailable",
-            retryable: true,
-            outcomeUnknown: true,
-            action: "BatchRegister",
-            ...(answer.requestId ? { requestId: answer.requestId } : {}),
-          });
+          // Safe to retry: the same request sends the missing ones again.
+          throw new LcicUnavailableError("BatchRegister.Incomplete", answer.requestId || undefined);
         }
       }
     }
     return requestId;
   }
-}
-
-/** LCIC errors the caller can act on become the union members single registration uses too. */
-function toDomainError(error: LcicError, sdkAppId: number, logger: Logger): Error {
-  if (error.code === "InvalidParameter.SdkAppId") return new InvalidSdkAppIdError(sdkAppId, error.requestId);
-  if (error.kind === "rate_limited") return new LcicRateLimitedError(error.code, error.retryAfterMs ?? 1000, error.requestId);
-  if (error.kind === "unavailable") return new LcicUnavailableError(error.code, error.requestId);
-  if (error.kind === "auth") logger.error({ code: error.code, action: error.action, requestId: error.requestId }, "LCIC refused this service's credentials or configuration");
-  return error;
 }

@@ -1,8 +1,6 @@
 import { and, eq, sql } from "drizzle-orm";
-import type postgres from "postgres";
 import type { Database } from "../db/client.js";
 import { classroomUsers, type ClassroomUserRow } from "../db/schema.js";
-import { LOCK_NAMESPACE, LockTimeoutError, registrationLockKey } from "./repository.js";
 
 export interface BulkItem {
   originId: string;
@@ -11,15 +9,11 @@ export interface BulkItem {
 }
 
 /**
- * The SQL of bulk registration: the same `classroom_users` rows and the same per-key advisory locks
- * as single registration (users/repository.ts), a thousand at a time. Knows nothing about LCIC.
+ * The SQL of bulk registration: the same `classroom_users` rows as single registration
+ * (users/repository.ts), a thousand at a time. Knows nothing about LCIC.
  */
 export class BulkRegistrationRepository {
-  constructor(
-    private readonly db: Database,
-    /** Opens the dedicated connection that holds a batch's locks (DatabaseHandle.openSession). */
-    private readonly openSession: () => postgres.Sql,
-  ) {}
+  constructor(private readonly db: Database) {}
 
   /** The records of intent, committed before LCIC is called; keys that already have a row keep it. */
   async ensurePendingMany(sdkAppId: number, items: readonly BulkItem[], batchId: string): Promise<void> {
@@ -86,39 +80,5 @@ export class BulkRegistrationRepository {
   async deletePendingMany(ids: readonly number[]): Promise<void> {
     if (ids.length === 0) return;
     await this.db.delete(classroomUsers).where(and(sql`${classroomUsers.id} = any(${sql.param([...ids])}::bigint[])`, eq(classroomUsers.status, "pending")));
-  }
-
-  /**
-   * Runs `fn` holding the registration lock of every key, the very locks single registration and the
-   * reconciler take (so a key is worked on by one request at a time, deployment-wide), on one
-   * connection of its own. Locks are taken in one statement in the order of their lock ids, so two
-   * batches, or a batch and single registrations, cannot deadlock. Throws LockTimeoutError when
-   * they are not all held within `timeoutMs`. PostgreSQL releases them with the session if the
-   * process dies.
-   *
-   * Capacity: each held lock takes an entry of PostgreSQL's shared lock table
-   * (max_locks_per_transaction × max_connections, 6,400 by default), so a 1,000-key batch uses 1,000.
-   */
-  async withKeysLocked<T>(sdkAppId: number, originIds: readonly string[], timeoutMs: number, fn: () => Promise<T>): Promise<T> {
-    const session = this.openSession();
-    const keys = originIds.map((originId) => registrationLockKey({ sdkAppId, originId }));
-    try {
-      try {
-        // Advisory locks are PostgreSQL functions that Drizzle's builder cannot express. The subquery's
-        // order is the order the locks are taken in: ascending lock id, each id once.
-        await session`select set_config('lock_timeout', ${`${Math.max(1, Math.round(timeoutMs))}ms`}, false)`;
-        await session`
-          select pg_advisory_lock(${LOCK_NAMESPACE}, s.h)
-            from (select distinct hashtext(k) as h from unnest(${keys}::text[]) as k order by 1) as s`;
-      } catch (error) {
-        if ((error as { code?: string }).code === "55P03") throw new LockTimeoutError("timed out waiting for the registration locks of a batch");
-        throw error;
-      }
-      return await fn();
-    } finally {
-      // Ending the session releases the locks; release them first so others need not wait for the teardown.
-      await session`select pg_advisory_unlock_all()`.catch(() => undefined);
-      await session.end({ timeout: 1 }).catch(() => undefined);
-    }
   }
 }
