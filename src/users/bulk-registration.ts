@@ -23,7 +23,8 @@ import type { LcicClient, LcicPriority } from "../lcic/client.js";
 import { LcicError } from "../lcic/errors.js";
 import type { Logger } from "../logger.js";
 import type { BulkItem, BulkRegistrationRepository } from "./bulk-repository.js";
-import { InvalidSdkAppIdError, LcicRateLimitedError, LcicUnavailableError, ValidationError, type FieldError } from "./errors.js";
+import { resolveSdkAppId } from "./context.js";
+import { LcicUnavailableError, ValidationError, type FieldError } from "./errors.js";
 import { toDomainError } from "./lcic-errors.js";
 import { LockTimeoutError, type RegistrationLock } from "./registration-lock.js";
 import type { ClassroomUserRow } from "./repository.js";
@@ -119,8 +120,7 @@ export class BulkRegistration {
 
   async registerMany(rawInput: unknown): Promise<BulkRegisterResult> {
     const input = parseBulkInput(rawInput);
-    const sdkAppId = input.sdkAppId ?? this.deps.sdkAppId;
-    if (!this.deps.sdkAppIds.includes(sdkAppId)) throw new InvalidSdkAppIdError(sdkAppId);
+    const sdkAppId = resolveSdkAppId(this.deps, input.sdkAppId);
     const { repository } = this.deps;
     const originIds = input.users.map((u) => u.originId);
 
