@@ -6,6 +6,7 @@ import "./errors.js";
 import "./classroom-user.js";
 import "./register.js";
 import "./lookup.js";
+import "./bulk-register.js";
 import "./lifecycle.js";
 import "./token.js";
 import "./list.js";

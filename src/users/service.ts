@@ -35,8 +35,11 @@ export class UsersService {
     this.lookup = new Lookup(this.context, { missTtlMs: deps.lookup?.missTtlMs ?? 60_000, ...(deps.lookup?.fallbackBudget ? { fallbackBudget: deps.lookup.fallbackBudget } : {}) });
   }
 
-  register(rawInput: unknown): Promise<RegisterResult> {
-    return this.registration.register(rawInput);
+  async register(rawInput: unknown): Promise<RegisterResult> {
+    const result = await this.registration.register(rawInput);
+    // Handing out a token is a login: token warming keeps such users' tokens fresh (TOKEN_KEEP_WARM_DAYS).
+    await this.context.repository.recordLogin(result.user.id, this.context.now());
+    return result;
   }
 
   find(rawLookup: unknown, caller: LookupCaller): Promise<ClassroomUserRow> {
@@ -81,8 +84,11 @@ export class UsersService {
   }
 
   /** `issueClassroomUserToken`: see users/token-issue.ts. */
-  issueToken(rawInput: unknown, caller: LookupCaller): Promise<IssuedToken> {
-    return issueClassroomUserToken(this.steps(caller), rawInput);
+  async issueToken(rawInput: unknown, caller: LookupCaller): Promise<IssuedToken> {
+    const result = await issueClassroomUserToken(this.steps(caller), rawInput);
+    // A token handed out is a login, as for register: token warming keeps such users' tokens fresh.
+    await this.context.repository.recordLogin(result.user.id, this.context.now());
+    return result;
   }
 
   /** `classroomUsers`: see users/listing.ts (PostgreSQL only). */

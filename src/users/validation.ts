@@ -76,6 +76,9 @@ function parseOrThrow<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, value: unk
 export const parseRegisterInput = (value: unknown) => parseOrThrow(registerSchema, value, ["input"]);
 export const parseLookup = (value: unknown) => parseOrThrow(lookupSchema, value, []);
 
+/** The field rules of a registration, for use cases that validate registrations their own way (bulk). */
+export const registrationFields = { sdkAppId, name: text(LIMITS.name), originId: text(LIMITS.originId), avatar } as const;
+
 /** Exactly one of userId or originId, as `classroomUser` takes them; the issue's "identify" rule for every operation on one user. */
 const identifyFields = {
   userId: text(LIMITS.userId).nullish(),
