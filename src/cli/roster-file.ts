@@ -17,6 +17,8 @@ export interface RosterRow {
 
 export interface RosterProblem {
   line: number;
+  /** The row's originId as written, when it has one (for `--out`), even if invalid. */
+  originId?: string;
   message: string;
 }
 
@@ -76,7 +78,10 @@ function checkRows(raw: Array<{ line: number; values: Record<string, unknown> }>
       if (first !== undefined) messages.push(`originId: repeats ${unit} ${first}`);
       else seen.set(row.originId, line);
     }
-    if (messages.length > 0) problems.push({ line, message: messages.join("; ") });
+    if (messages.length > 0) {
+      const written = typeof values.originId === "string" && values.originId !== "" ? values.originId : undefined;
+      problems.push({ line, ...(written !== undefined ? { originId: written } : {}), message: messages.join("; ") });
+    }
     else rows.push(row);
   }
   return { rows, problems, unit };

@@ -137,10 +137,13 @@ export async function main(argv: string[]): Promise<number> {
   await Promise.all(workers);
   progress.stop();
 
+  // In file order; an invalid row keeps the originId it was written with.
   const rowsOut: RowResult[] = [
-    ...roster.rows.map((row) => results.get(row.originId) ?? { originId: row.originId, error: aborted ? `not sent: ${aborted}` : "not sent" }),
-    ...roster.problems.map((p) => ({ originId: "", error: `${roster.unit} ${p.line}: ${p.message}` })),
-  ];
+    ...roster.rows.map((row) => ({ line: row.line, result: results.get(row.originId) ?? { originId: row.originId, error: aborted ? `not sent: ${aborted}` : "not sent" } })),
+    ...roster.problems.map((p) => ({ line: p.line, result: { originId: p.originId ?? "", error: `${roster.unit} ${p.line}: ${p.message}` } })),
+  ]
+    .sort((a, b) => a.line - b.line)
+    .map((r) => r.result);
   const created = rowsOut.filter((r) => r.created === true).length;
   const existing = rowsOut.filter((r) => r.created === false).length;
   const failed = rowsOut.filter((r) => r.error !== undefined).length;

@@ -67,9 +67,15 @@ describe("roster:import", () => {
     expect((await runImport([good, "--dry-run"])).code).toBe(0);
     expect(await server.rows()).toHaveLength(0);
 
-    const skipped = await runImport([file, "--skip-invalid"]);
+    const out = path.join(dir, "skipped.csv");
+    const skipped = await runImport([file, "--skip-invalid", "--out", out]);
     expect(skipped.code).toBe(1); // three rows failed
     expect(skipped.stdout).toContain("done: 5 created, 0 existing, 3 failed of 8 rows");
+    // --out names every row in file order, the invalid ones by the originId they were written with.
+    const results = parse(await readFile(out, "utf8"), { columns: true }) as Array<Record<string, string>>;
+    expect(results.map((r) => r.originId)).toEqual(["s-0", "s-1", "s-2", "s-3", "s-4", "s-5", "", "s-1"]);
+    expect(results[5]).toMatchObject({ userId: "", created: "", error: "line 7: avatar: must be an http(s) URL" });
+    expect(results[7]!.error).toBe("line 9: originId: repeats line 3");
     expect(await server.rows()).toHaveLength(5);
     expect((await runImport([good])).code).toBe(0);
   });
