@@ -23,8 +23,9 @@ export interface UpdateResult {
 export async function updateClassroomUser(steps: UserSteps, rawInput: unknown): Promise<UpdateResult> {
   const input = parseUpdateInput(rawInput);
   const { repository, lcic, logger } = steps.ctx;
-  const lookup = { userId: input.userId ?? undefined, originId: input.originId ?? undefined, sdkAppId: input.sdkAppId ?? undefined };
   const located = await steps.find({ userId: input.userId, originId: input.originId, sdkAppId: input.sdkAppId });
+  // What was asked for, with the application it resolved to (LCIC_SDK_APP_ID when none was given).
+  const lookup = { userId: input.userId ?? undefined, originId: input.originId ?? undefined, sdkAppId: located.sdkAppId };
   const key = { sdkAppId: located.sdkAppId, originId: located.originId };
   // null clears a field (avatar: ""); undefined leaves it as it is.
   const fields: { name?: string | null; avatar?: string | null } = {};

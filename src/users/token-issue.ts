@@ -49,7 +49,7 @@ export async function issueClassroomUserToken(steps: UserSteps, rawInput: unknow
   return withKeyLock(steps.ctx.lock, key, steps.ctx.lockTimeoutMs, async () => {
     const current = await repository.findByOriginId(key.sdkAppId, key.originId);
     // Deleted (or re-registered as someone else) while we waited.
-    if (!current || current.status !== "registered" || current.userId !== userId) throw new ClassroomUserNotFoundError(lookup);
+    if (!current || current.status !== "registered" || current.userId !== userId) throw new ClassroomUserNotFoundError({ ...lookup, sdkAppId: key.sdkAppId });
     // Another request refreshed it while we waited for the lock.
     const refreshed = validToken(steps, current, minValidityMs);
     if (refreshed) return { ...refreshed, fromCache: true };

@@ -80,7 +80,9 @@ describe("updateClassroomUser", () => {
     const before = await server.rows();
     await server.lcic.client.deleteUser(user.userId);
     const r = await update(server, { originId: "u5", name: "Gone" });
-    expect(r).toMatchObject({ __typename: "ClassroomUserNotFoundError" });
+    expect(r).toMatchObject({ __typename: "ClassroomUserNotFoundError", lookedUpOriginId: "u5" });
+    // The application asked for by default is named, not "undefined".
+    expect(r.message).toBe(`No classroom user with originId "u5" in application ${APP}`);
     expect(r.requestId).toMatch(REQUEST_ID);
     expect(await server.rows()).toEqual(before);
   });
