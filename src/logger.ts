@@ -1,9 +1,11 @@
 import { destination, pino, type DestinationStream, type Logger } from "pino";
+import { currentRequestContext } from "./observability/request-context.js";
 
 export type { Logger };
 
 /**
- * Structured JSON logs. Anything that looks like a credential is redacted by path, as a second line
+ * Structured JSON logs. A line written while serving a request carries its `requestId` (and `traceId`
+ * when tracing is on), taken from the request's AsyncLocalStorage context. Anything that looks like a credential is redacted by path, as a second line
  * of defence: code must not log tokens or keys in the first place.
  */
 export function createLogger(options: { level?: string; destination?: NodeJS.WritableStream } = {}): Logger {
@@ -11,6 +13,11 @@ export function createLogger(options: { level?: string; destination?: NodeJS.Wri
     {
       level: options.level ?? "info",
       base: { service: "classroom-users" },
+      mixin() {
+        const request = currentRequestContext();
+        if (!request) return {};
+        return request.traceId ? { requestId: request.requestId, traceId: request.traceId } : { requestId: request.requestId };
+      },
       redact: {
         paths: [
           "token",
@@ -32,4 +39,17 @@ export function createLogger(options: { level?: string; destination?: NodeJS.Wri
     },
     (options.destination as DestinationStream | undefined) ?? destination(1),
   );
+}
+
+/**
+ * pino-pretty's stream for a developer's terminal (`npm start` on a TTY outside production), or
+ * undefined when it is not installed (a production install without dev dependencies): JSON then.
+ */
+export async function prettyDestination(): Promise<NodeJS.WritableStream | undefined> {
+  try {
+    const { default: pretty } = await import("pino-pretty");
+    return pretty({ colorize: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname,service" });
+  } catch {
+    return undefined;
+  }
 }

@@ -4,8 +4,10 @@ import { createApp } from "./app.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "./db/embedded.js";
 import { applyMigrations } from "./db/migrate.js";
-import { startLcicEmulator, type LcicEmulator } from "./lcic/emulator/index.js";
-import { createLogger, type Logger } from "./logger.js";
+// Type only: the emulator's code (and its unauthenticated /__emulator/ routes) is loaded below only when it is used.
+import type { LcicEmulator } from "./lcic/emulator/index.js";
+import { createLogger, prettyDestination, type Logger } from "./logger.js";
+import { startMetricsServer } from "./observability/metrics.js";
 import { loadOrCreateLocalKey } from "./users/tokens.js";
 
 const EMBEDDED_DATABASE = "classroom_users";
@@ -34,7 +36,9 @@ async function main() {
     }
     throw error;
   }
-  const logger = createLogger({ level: config.logLevel });
+  // Readable lines for a developer's `npm start` (TypeScript through tsx) on a terminal; JSON otherwise.
+  const pretty = !config.production && process.stdout.isTTY === true && import.meta.url.endsWith(".ts") ? await prettyDestination() : undefined;
+  const logger = createLogger({ level: config.logLevel, ...(pretty ? { destination: pretty } : {}) });
   // Installed first, so a signal during start-up also stops what has been started so far.
   installShutdown(logger);
   if (config.auth.mode === "none") {
@@ -83,6 +87,7 @@ async function main() {
   let emulator: LcicEmulator | undefined;
   let lcicCredentials: { endpoint: string; secretId: string; secretKey: string } | undefined;
   if (config.lcic.mode === "emulator") {
+    const { startLcicEmulator } = await import("./lcic/emulator/index.js");
     emulator = await startLcicEmulator({
       sdkAppIds: config.lcic.sdkAppIds,
       stateFile: path.join(config.dataDir, "lcic-emulator.json"),
@@ -99,6 +104,12 @@ async function main() {
   const app = createApp({ config, logger, databaseUrl, tokenKeys, ...(lcicCredentials ? { lcicCredentials } : {}) });
   cleanups.unshift(() => app.close());
   const { url } = await app.server.listen(config.port, config.host);
+  if (config.metrics.port !== 0) {
+    const metrics = await startMetricsServer(app.metrics, config.metrics.port, config.metrics.host);
+    cleanups.unshift(() => metrics.close());
+    logger.info({ metrics: metrics.url }, "Prometheus metrics listening (METRICS_PORT=0 turns them off)");
+  }
+  if (app.tracing) logger.info({ endpoint: config.tracing?.url, serviceName: config.tracing?.serviceName }, "OpenTelemetry traces on");
   logger.info({ url: `${url}/graphql`, lcic: config.lcic.mode }, `classroom-users ready: GraphiQL at ${url}/graphql`);
 
 }

@@ -1,4 +1,6 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { useApolloInlineTrace } from "@graphql-yoga/plugin-apollo-inline-trace";
 import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { usePersistedOperations } from "@graphql-yoga/plugin-persisted-operations";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
@@ -10,6 +12,10 @@ import type { SecurityConfig } from "./config.js";
 import type { DatabaseHandle } from "./db/client.js";
 import type { RegistrationLimiter } from "./limits/registration-limiter.js";
 import type { Logger } from "./logger.js";
+import { graphqlMetrics, graphqlSpans } from "./observability/graphql.js";
+import type { ProductMetrics } from "./observability/metrics.js";
+import { currentRequestContext, requestIdFrom, runWithRequestContext, type RequestContext } from "./observability/request-context.js";
+import type { Tracing } from "./observability/tracing.js";
 import { buildSchema, type GraphQLContext } from "./schema/index.js";
 import { disableIntrospection, requestLimits } from "./security/request-limits.js";
 import { operationIdOf } from "./security/trusted-documents.js";
@@ -28,6 +34,10 @@ export interface ServerDeps {
   authenticator?: Authenticator;
   /** Operation id → document; when set, only these operations run. */
   trustedDocuments?: ReadonlyMap<string, string>;
+  /** GraphQL operation metrics go to this app's registry (served by the metrics listener, not here). */
+  metrics?: ProductMetrics;
+  /** OpenTelemetry, when an OTLP endpoint is configured: server span per request, GraphQL phase spans. */
+  tracing?: Tracing;
 }
 
 export interface AppServer {
@@ -77,7 +87,11 @@ export function createServer(deps: ServerDeps): AppServer {
     // CORS preflight; refusing them stops CSRF even if a cookie-based proxy ever fronts this service.
     useCSRFPrevention({ requestHeaders: [...CSRF_HEADERS] }),
     requestLimits(security),
+    // Apollo federated tracing: `extensions.ftv1` when the router sends `apollo-federation-include-trace: ftv1`.
+    useApolloInlineTrace(),
   ];
+  if (deps.metrics) plugins.push(graphqlMetrics(deps.metrics.registry));
+  if (deps.tracing) plugins.push(graphqlSpans(deps.tracing.tracer));
   if (!security.introspection) plugins.push(disableIntrospection());
   if (trusted) {
     plugins.push(
@@ -100,11 +114,14 @@ export function createServer(deps: ServerDeps): AppServer {
     // Authenticate once per request, before execution; a refusal ends the request here.
     context: async ({ request, req }) => {
       const principal = await authenticateRequest(authenticator, request.headers.get("authorization"), logger);
+      const clientKey = clientKeyOf(principal, req as IncomingMessage | undefined);
+      const requestContext = currentRequestContext();
+      if (requestContext) requestContext.actor = clientKey;
       return {
         users: deps.users,
         principal,
         auth: deps.auth,
-        clientKey: clientKeyOf(principal, req as IncomingMessage | undefined),
+        clientKey,
         registrationLimiter: deps.registrationLimiter,
       };
     },
@@ -151,7 +168,32 @@ export function createServer(deps: ServerDeps): AppServer {
   });
 
   const inFlight = new Set<ServerResponse>();
+  const tracing = deps.tracing;
   const http = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
+    // Every log line and span while serving this request carries its id; the caller gets it back.
+    const requestId = requestIdFrom(req.headers["x-request-id"]);
+    res.setHeader("x-request-id", requestId);
+    const context: RequestContext = { requestId };
+    if (tracing) {
+      const path = req.url?.split("?")[0] ?? "/";
+      // A W3C traceparent (Hive Gateway, Apollo Router) continues the caller's trace.
+      const parent = tracing.extract(req.headers);
+      const span = tracing.tracer.startSpan(
+        `${req.method ?? "GET"} ${path === "/graphql" || path === "/healthz" || path === "/readyz" ? path : "other"}`,
+        { kind: SpanKind.SERVER, attributes: { "http.request.method": req.method ?? "GET", "url.path": path, "http.request.header.x-request-id": requestId } },
+        parent,
+      );
+      context.traceId = span.spanContext().traceId;
+      context.trace = trace.setSpan(parent, span);
+      res.once("close", () => {
+        span.setAttribute("http.response.status_code", res.statusCode);
+        if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+        span.end();
+      });
+    }
+    runWithRequestContext(context, () => handle(req, res));
+  });
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
     const path = req.url?.split("?")[0];
     if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
     if (path === "/readyz") {
@@ -165,7 +207,7 @@ export function createServer(deps: ServerDeps): AppServer {
     inFlight.add(res);
     res.on("close", () => inFlight.delete(res));
     void yoga.requestListener(req, res);
-  });
+  };
   http.keepAliveTimeout = 65_000;
 
   return {

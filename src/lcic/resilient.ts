@@ -19,7 +19,7 @@ export { LCIC_PACER_UNAVAILABLE };
  * request fields or tokens.
  */
 export type ResilienceEvent =
-  | { type: "call"; action: LcicAction; attempt: number; outcome: "ok" | "error"; code?: string; durationMs: number; pacedMs: number }
+  | { type: "call"; action: LcicAction; attempt: number; outcome: "ok" | "error"; code?: string; durationMs: number; pacedMs: number; requestId?: string }
   | { type: "retry"; action: LcicAction; retry: number; code: string; delayMs: number }
   | { type: "rate_limited"; action: LcicAction; code: string; retryAfterMs?: number }
   | { type: "circuit_open"; action: LcicAction; code: string; retryAfterMs?: number };
@@ -114,7 +114,8 @@ export function createResilientLcicClient(inner: LcicClient, options: ResilientL
     try {
       const result = await send();
       permit.success();
-      emit({ type: "call", action, attempt: n, outcome: "ok", durationMs: now() - startedAt, pacedMs });
+      const requestId = (result as { requestId?: unknown } | undefined)?.requestId;
+      emit({ type: "call", action, attempt: n, outcome: "ok", durationMs: now() - startedAt, pacedMs, ...(typeof requestId === "string" ? { requestId } : {}) });
       return result;
     } catch (error) {
       const code = isLcicError(error) ? error.code : "Unexpected";
@@ -126,7 +127,8 @@ export function createResilientLcicClient(inner: LcicClient, options: ResilientL
         counters.lcicRateLimited++;
         emit({ type: "rate_limited", action, code, retryAfterMs: error.retryAfterMs });
       }
-      emit({ type: "call", action, attempt: n, outcome: "error", code, durationMs: now() - startedAt, pacedMs });
+      const requestId = isLcicError(error) ? error.requestId : undefined;
+      emit({ type: "call", action, attempt: n, outcome: "error", code, durationMs: now() - startedAt, pacedMs, ...(requestId ? { requestId } : {}) });
       throw error;
     }
   }
