@@ -111,7 +111,7 @@ export function createApp(deps: AppDeps): App {
             "lcic.outcome": event.outcome === "ok" ? "ok" : (event.code ?? "error"),
             "lcic.attempt": event.attempt,
             "lcic.pacer_wait_ms": event.pacedMs,
-            ...(event.requestId ? { "lcic.request_id": event.requestId } : {}),
+            ...(event.lcicRequestId ? { "lcic.request_id": event.lcicRequestId } : {}),
           },
           ...(event.outcome === "error" ? { error: event.code ?? "error" } : {}),
         });

@@ -4,7 +4,7 @@ import { currentRequestContext } from "./observability/request-context.js";
 export type { Logger };
 
 /**
- * Structured JSON logs. A line written while serving a request carries its `requestId` (and `traceId`
+ * Structured JSON logs. A line written while serving a request carries its request id as `reqId` (and `traceId`
  * when tracing is on), taken from the request's AsyncLocalStorage context. Anything that looks like a credential is redacted by path, as a second line
  * of defence: code must not log tokens or keys in the first place.
  */
@@ -16,7 +16,8 @@ export function createLogger(options: { level?: string; destination?: NodeJS.Wri
       mixin() {
         const request = currentRequestContext();
         if (!request) return {};
-        return request.traceId ? { requestId: request.requestId, traceId: request.traceId } : { requestId: request.requestId };
+        // `reqId` (pino-http's name), not `requestId`: log lines already use that for LCIC's RequestId.
+        return request.traceId ? { reqId: request.requestId, traceId: request.traceId } : { reqId: request.requestId };
       },
       redact: {
         paths: [

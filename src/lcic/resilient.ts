@@ -19,7 +19,7 @@ export { LCIC_PACER_UNAVAILABLE };
  * request fields or tokens.
  */
 export type ResilienceEvent =
-  | { type: "call"; action: LcicAction; attempt: number; outcome: "ok" | "error"; code?: string; durationMs: number; pacedMs: number; requestId?: string }
+  | { type: "call"; action: LcicAction; attempt: number; outcome: "ok" | "error"; code?: string; durationMs: number; pacedMs: number; lcicRequestId?: string }
   | { type: "retry"; action: LcicAction; retry: number; code: string; delayMs: number }
   | { type: "rate_limited"; action: LcicAction; code: string; retryAfterMs?: number }
   | { type: "circuit_open"; action: LcicAction; code: string; retryAfterMs?: number };
@@ -115,7 +115,7 @@ export function createResilientLcicClient(inner: LcicClient, options: ResilientL
       const result = await send();
       permit.success();
       const requestId = (result as { requestId?: unknown } | undefined)?.requestId;
-      emit({ type: "call", action, attempt: n, outcome: "ok", durationMs: now() - startedAt, pacedMs, ...(typeof requestId === "string" ? { requestId } : {}) });
+      emit({ type: "call", action, attempt: n, outcome: "ok", durationMs: now() - startedAt, pacedMs, ...(typeof requestId === "string" ? { lcicRequestId: requestId } : {}) });
       return result;
     } catch (error) {
       const code = isLcicError(error) ? error.code : "Unexpected";
@@ -128,7 +128,7 @@ export function createResilientLcicClient(inner: LcicClient, options: ResilientL
         emit({ type: "rate_limited", action, code, retryAfterMs: error.retryAfterMs });
       }
       const requestId = isLcicError(error) ? error.requestId : undefined;
-      emit({ type: "call", action, attempt: n, outcome: "error", code, durationMs: now() - startedAt, pacedMs, ...(requestId ? { requestId } : {}) });
+      emit({ type: "call", action, attempt: n, outcome: "error", code, durationMs: now() - startedAt, pacedMs, ...(requestId ? { lcicRequestId: requestId } : {}) });
       throw error;
     }
   }
