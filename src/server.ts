@@ -10,6 +10,7 @@ import type { AuthConfig } from "./auth/config.js";
 import { AuthenticationError, AuthenticationUnavailableError, createAuthenticator, type Authenticator, type Principal } from "./auth/jwt.js";
 import type { SecurityConfig } from "./config.js";
 import type { DatabaseHandle } from "./db/client.js";
+import { databaseFailureReason, isDatabaseUnavailable } from "./db/unavailable.js";
 import type { RegistrationLimiter } from "./limits/registration-limiter.js";
 import type { Logger } from "./logger.js";
 import { graphqlMetrics, graphqlSpans } from "./observability/graphql.js";
@@ -134,9 +135,17 @@ export function createServer(deps: ServerDeps): AppServer {
     maskedErrors: {
       isDev: false,
       maskError: (error, message) => {
+        const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
+        if (isDatabaseUnavailable(original)) {
+          // Not a bug: PostgreSQL is restarting or unreachable. Say so, so clients retry.
+          logger.error({ ...databaseFailureReason(original), path: error instanceof GraphQLError ? error.path : undefined }, "database unavailable: request failed");
+          return new GraphQLError("The database is unavailable; retry shortly.", {
+            ...(error instanceof GraphQLError ? { nodes: error.nodes, path: error.path } : {}),
+            extensions: { code: "DATABASE_UNAVAILABLE" },
+          });
+        }
         const masked = maskError(error, message, false);
         if (masked !== error) {
-          const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
           logger.error({ err: original, path: error instanceof GraphQLError ? error.path : undefined }, "unexpected error (masked for the client)");
         }
         return masked;

@@ -38,6 +38,10 @@ export function connectDatabase(url: string, options: ConnectOptions = {}): Data
   const { onQuery, tracer } = options;
   const connectTimeout = Math.max(1, Math.ceil((options.connectTimeoutMs ?? 30_000) / 1000));
   const traced = (client: postgres.Sql) => (tracer ? traceSql(client, tracer) : client);
+  // postgres.js waits up to 20 s (exponential) before reconnecting after failures, with statements
+  // queued meanwhile: after a restart or failover the service would stay unusable that long. Retry
+  // within half a second instead; a refused connection costs nothing.
+  const backoff = (retries: number) => Math.min(0.05 * 2 ** retries, 0.5);
   const sql = traced(postgres(url, {
     max: options.poolSize ?? 10,
     ...(onQuery ? { debug: (_connection: number, query: string) => onQuery(query) } : {}),
@@ -45,6 +49,11 @@ export function connectDatabase(url: string, options: ConnectOptions = {}): Data
     onnotice: () => {},
     connection: { application_name: options.applicationName ?? "classroom-users" },
     connect_timeout: connectTimeout,
+    // No array-type lookup per new connection: none of our statements uses arrays, and postgres.js runs
+    // that lookup unawaited: a database stopping during it left an unhandled rejection (which ends a
+    // Node process) and the connection's first statement unanswered for good.
+    fetch_types: false,
+    backoff,
   }));
   const db = drizzle(sql, { schema });
   return {
@@ -57,6 +66,8 @@ export function connectDatabase(url: string, options: ConnectOptions = {}): Data
           onnotice: () => {},
           connection: { application_name: `${options.applicationName ?? "classroom-users"}:lock` },
           connect_timeout: connectTimeout,
+          fetch_types: false,
+          backoff,
         }),
       ),
     async ping(timeoutMs = 1000) {
