@@ -150,7 +150,8 @@ export function createApp(deps: AppDeps): App {
     security: config.security,
     registrationLimiter,
     lcicCircuit: () => lcic.circuitState(),
-    metrics,
+    // METRICS_PORT=0: nobody scrapes, so GraphQL requests do not pay for the prometheus plugin.
+    ...(config.metrics.port !== 0 ? { metrics } : {}),
     ...(tracing ? { tracing } : {}),
     ...(deps.authenticator ? { authenticator: deps.authenticator } : {}),
     ...(trustedDocuments ? { trustedDocuments } : {}),

@@ -105,9 +105,15 @@ async function main() {
   cleanups.unshift(() => app.close());
   const { url } = await app.server.listen(config.port, config.host);
   if (config.metrics.port !== 0) {
-    const metrics = await startMetricsServer(app.metrics, config.metrics.port, config.metrics.host);
-    cleanups.unshift(() => metrics.close());
-    logger.info({ metrics: metrics.url }, "Prometheus metrics listening (METRICS_PORT=0 turns them off)");
+    try {
+      const metrics = await startMetricsServer(app.metrics, config.metrics.port, config.metrics.host);
+      cleanups.unshift(() => metrics.close());
+      logger.info({ metrics: metrics.url }, "Prometheus metrics at /metrics on their own listener (METRICS_PORT=0 turns them off)");
+    } catch (error) {
+      // In production an unscraped service is a failed start; a second `npm start` on a laptop is not.
+      if (config.production) throw new Error(`could not listen for metrics on ${config.metrics.host}:${config.metrics.port} (METRICS_PORT, METRICS_HOST): ${(error as Error).message}`);
+      logger.warn({ port: config.metrics.port, err: (error as Error).message }, "metrics listener not started (port in use?); set METRICS_PORT to another port, or 0 for none");
+    }
   }
   if (app.tracing) logger.info({ endpoint: config.tracing?.url, serviceName: config.tracing?.serviceName }, "OpenTelemetry traces on");
   logger.info({ url: `${url}/graphql`, lcic: config.lcic.mode }, `classroom-users ready: GraphiQL at ${url}/graphql`);
