@@ -150,6 +150,7 @@ export function createApp(deps: AppDeps): App {
     security: config.security,
     registrationLimiter,
     lcicCircuit: () => lcic.circuitState(),
+    databaseUnavailableTimeoutMs: config.database.unavailableTimeoutMs,
     // METRICS_PORT=0: nobody scrapes, so GraphQL requests do not pay for the prometheus plugin.
     ...(config.metrics.port !== 0 ? { metrics } : {}),
     ...(tracing ? { tracing } : {}),

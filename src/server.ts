@@ -39,6 +39,11 @@ export interface ServerDeps {
   metrics?: ProductMetrics;
   /** OpenTelemetry, when an OTLP endpoint is configured: server span per request, GraphQL phase spans. */
   tracing?: Tracing;
+  /**
+   * `DATABASE_UNAVAILABLE_TIMEOUT_MS`: an operation still running this long while the database does
+   * not answer a ping is answered DATABASE_UNAVAILABLE (a partitioned network hangs statements).
+   */
+  databaseUnavailableTimeoutMs?: number;
 }
 
 export interface AppServer {
@@ -91,6 +96,7 @@ export function createServer(deps: ServerDeps): AppServer {
     // Apollo federated tracing: `extensions.ftv1` when the router sends `apollo-federation-include-trace: ftv1`.
     useApolloInlineTrace(),
   ];
+  if (deps.databaseUnavailableTimeoutMs) plugins.push(databaseDeadline(deps.db, deps.databaseUnavailableTimeoutMs, logger));
   if (deps.metrics) plugins.push(graphqlMetrics(deps.metrics.registry));
   if (deps.tracing) plugins.push(graphqlSpans(deps.tracing.tracer));
   if (!security.introspection) plugins.push(disableIntrospection());
@@ -303,4 +309,40 @@ function sendRefusal(res: ServerResponse, status: number, message: string) {
   // The unread body is not drained: closing the connection is cheaper than reading what was refused.
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(payload), connection: "close" });
   res.end(payload);
+}
+
+/**
+ * No request hangs on an unreachable database: an execution still running after `timeoutMs` is
+ * answered DATABASE_UNAVAILABLE if the database does not answer a ping then; while it does (a slow
+ * LCIC call, say), the operation goes on. The abandoned execution finishes on its own in the
+ * background, like one whose client went away (registrations are safe to complete later).
+ */
+function databaseDeadline(db: Pick<DatabaseHandle, "ping">, timeoutMs: number, logger: Logger): Plugin {
+  return {
+    onExecute({ executeFn, setExecuteFn }) {
+      setExecuteFn((args) => {
+        const result = executeFn(args) as unknown;
+        if (!(result instanceof Promise)) return result as ReturnType<typeof executeFn>;
+        let timer: NodeJS.Timeout | undefined;
+        let settled = false;
+        const deadline = new Promise<unknown>((resolve) => {
+          const check = async () => {
+            const reachable = await db.ping(Math.min(1000, timeoutMs));
+            if (settled) return;
+            if (reachable) {
+              timer = setTimeout(() => void check(), timeoutMs);
+              return;
+            }
+            logger.error({ timeoutMs }, "database unavailable: request answered after DATABASE_UNAVAILABLE_TIMEOUT_MS");
+            resolve({ errors: [new GraphQLError("The database is unavailable; retry shortly.", { extensions: { code: "DATABASE_UNAVAILABLE" } })] });
+          };
+          timer = setTimeout(() => void check(), timeoutMs);
+        });
+        return Promise.race([result, deadline]).finally(() => {
+          settled = true;
+          clearTimeout(timer);
+        }) as ReturnType<typeof executeFn>;
+      });
+    },
+  };
 }
