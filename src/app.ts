@@ -10,7 +10,7 @@ import { RegistrationLimiter } from "./limits/registration-limiter.js";
 import type { Logger } from "./logger.js";
 import { audit, noteLcicToken, withTokenSources } from "./observability/audit.js";
 import { createMetrics, type ProductMetrics } from "./observability/metrics.js";
-import { createTracing, recordSpan, type Tracing } from "./observability/tracing.js";
+import { recordSpan, type Tracing } from "./observability/tracing.js";
 import { loadTrustedDocuments } from "./security/trusted-documents.js";
 import { createServer, type AppServer } from "./server.js";
 import { UsersRepository } from "./users/repository.js";
@@ -31,7 +31,7 @@ export interface AppDeps {
   onQuery?: (query: string) => void;
   /** Overrides the authenticator built from config.auth (tests: short JWKS cooldowns). */
   authenticator?: Authenticator;
-  /** Overrides the tracing built from config.tracing (OTEL_* variables). */
+  /** OpenTelemetry, when config.tracing is set: `await createTracing(config.tracing)` (observability/tracing-sdk.ts). */
   tracing?: Tracing;
 }
 
@@ -53,7 +53,7 @@ const TOKEN_ACTIONS: ReadonlySet<string> = new Set(["RegisterUser", "LoginUser",
 /** Wires config → database → LCIC client → service → server. No I/O beyond opening the pool (and reading TRUSTED_DOCUMENTS_FILE). */
 export function createApp(deps: AppDeps): App {
   const { config, logger } = deps;
-  const tracing = deps.tracing ?? (config.tracing ? createTracing(config.tracing) : undefined);
+  const tracing = deps.tracing;
   const db = connectDatabase(deps.databaseUrl, {
     poolSize: config.database.poolSize,
     connectTimeoutMs: config.database.unavailableTimeoutMs,

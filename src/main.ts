@@ -101,7 +101,9 @@ async function main() {
   }
 
   const tokenKeys = config.tokenEncryptionKeys ?? [await loadOrCreateLocalKey(config.dataDir)];
-  const app = createApp({ config, logger, databaseUrl, tokenKeys, ...(lcicCredentials ? { lcicCredentials } : {}) });
+  // The trace SDK is loaded only when an OTLP endpoint is configured.
+  const tracing = config.tracing ? (await import("./observability/tracing-sdk.js")).createTracing(config.tracing) : undefined;
+  const app = createApp({ config, logger, databaseUrl, tokenKeys, ...(lcicCredentials ? { lcicCredentials } : {}), ...(tracing ? { tracing } : {}) });
   cleanups.unshift(() => app.close());
   const { url } = await app.server.listen(config.port, config.host);
   if (config.metrics.port !== 0) {

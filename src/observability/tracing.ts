@@ -1,36 +1,13 @@
 /**
- * OpenTelemetry traces, configured by the standard OTEL_* variables (config.ts reads them) and off
- * unless an OTLP endpoint is set: then nothing here is created and the hot path pays nothing.
+ * Span helpers over the OpenTelemetry API only (tiny, always loaded). The SDK and the OTLP exporter
+ * live in tracing-sdk.ts, imported only when an OTLP endpoint is configured, so a service without
+ * tracing neither loads them nor pays for them on the hot path.
  *
  * No global tracer provider or context manager is installed: the tests run many apps in one process,
  * and each app owns its provider. The parent of a span is the request's context, carried by
  * request-context.ts's AsyncLocalStorage.
  */
-import {
-  context as otelContext,
-  defaultTextMapGetter,
-  ROOT_CONTEXT,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-  type Attributes,
-  type Context,
-  type Span,
-  type Tracer,
-} from "@opentelemetry/api";
-import { W3CTraceContextPropagator } from "@opentelemetry/core";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
-import { defaultResource, detectResources, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
-import {
-  AlwaysOffSampler,
-  AlwaysOnSampler,
-  BasicTracerProvider,
-  BatchSpanProcessor,
-  ParentBasedSampler,
-  TraceIdRatioBasedSampler,
-  type Sampler,
-} from "@opentelemetry/sdk-trace-base";
-import type { TracingConfig } from "../config.js";
+import { context as otelContext, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from "@opentelemetry/api";
 import { currentRequestContext } from "./request-context.js";
 
 export interface Tracing {
@@ -40,42 +17,6 @@ export interface Tracing {
   /** Sends what is buffered (tests call it before reading the receiver). */
   flush(): Promise<void>;
   shutdown(): Promise<void>;
-}
-
-function samplerOf(config: TracingConfig): Sampler {
-  const ratio = new TraceIdRatioBasedSampler(config.samplerRatio);
-  switch (config.sampler) {
-    case "always_on":
-      return new AlwaysOnSampler();
-    case "always_off":
-      return new AlwaysOffSampler();
-    case "traceidratio":
-      return ratio;
-    case "parentbased_always_off":
-      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
-    case "parentbased_traceidratio":
-      return new ParentBasedSampler({ root: ratio });
-    default:
-      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
-  }
-}
-
-export function createTracing(config: TracingConfig): Tracing {
-  const resource = defaultResource()
-    .merge(detectResources({ detectors: [envDetector] }))
-    .merge(resourceFromAttributes({ "service.name": config.serviceName }));
-  const provider = new BasicTracerProvider({
-    resource,
-    sampler: samplerOf(config),
-    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: config.url, headers: config.headers }))],
-  });
-  const propagator = new W3CTraceContextPropagator();
-  return {
-    tracer: provider.getTracer("classroom-users"),
-    extract: (headers) => propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter),
-    flush: () => provider.forceFlush(),
-    shutdown: () => provider.shutdown(),
-  };
 }
 
 /** The parent for a new span: the current request's context, else whatever is active (a root). */

@@ -1,5 +1,6 @@
 // A production start (real credentials) never loads the LCIC emulator's code, so its unauthenticated
-// /__emulator/ routes cannot exist there; the zero-credential start does load it.
+// /__emulator/ routes cannot exist there; the zero-credential start does load it. Nor is the
+// OpenTelemetry SDK loaded without an OTLP endpoint.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile } from "node:fs/promises";
@@ -49,6 +50,8 @@ it("NODE_ENV=production with real credentials: the emulator module is not loaded
   });
   expect(loaded.some((url) => url.endsWith("/src/app.ts"))).toBe(true); // the recorder works
   expect(loaded.filter((url) => url.includes("/lcic/emulator/"))).toEqual([]);
+  // No OTEL_EXPORTER_OTLP_ENDPOINT: the trace SDK and exporter are not loaded either.
+  expect(loaded.filter((url) => /@opentelemetry\/(sdk-trace|exporter)/.test(url))).toEqual([]);
 }, 60_000);
 
 it("without credentials (development): the emulator is loaded and used", async () => {

@@ -78,6 +78,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       secretKey: options.credentials?.secretKey ?? lcic.emulator.credentials.secretKey,
     },
     tokenKeys: options.tokenKeys ?? [randomBytes(32)],
+    // OTEL_EXPORTER_OTLP_ENDPOINT in configEnv: traces on, as main.ts does.
+    ...(config.tracing ? { tracing: (await import("../../src/observability/tracing-sdk.js")).createTracing(config.tracing) } : {}),
   });
   const { url } = await app.server.listen(0, "127.0.0.1");
   const graphqlUrl = `${url}/graphql`;
