@@ -84,6 +84,14 @@ describe("metrics", () => {
     await server.db.sql`delete from classroom_users where origin_id = 'metrics-pending'`;
   });
 
+  it("counts the reconciler's completions", async () => {
+    // A registration that reached LCIC before its replica died: LCIC has the user, we have a pending row.
+    await server.lcic.client.registerUser({ sdkAppId: APP, originId: "metrics-reconciled" });
+    await server.db.sql`insert into classroom_users (sdk_app_id, origin_id, status, attempts, created_at, updated_at) values (${APP}, 'metrics-reconciled', 'pending', 1, now() - interval '2 minutes', now() - interval '2 minutes')`;
+    expect(await server.app.reconciler!.sweep()).toMatchObject({ registered: 1 });
+    expect(sample(await scrape(), "classroom_users_reconciler_completions_total", { outcome: "registered" })).toBe(1);
+  });
+
   it("counts per-client refusals and is not served on the GraphQL port", async () => {
     const limited = await startTestServer({ shareWith: server, configEnv: { REGISTRATION_RATE_LIMIT_PER_MINUTE: "1" } });
     try {
