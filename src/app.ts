@@ -82,7 +82,7 @@ export function createApp(deps: AppDeps): App {
   });
   // Pacing is shared by every replica through PostgreSQL; the breaker is per process.
   const lcic = createResilientLcicClient(sdkClient, {
-    pacer: countQueued(createPostgresPacer(db.db, { maxQueueMs: config.lcic.maxQueueMs }), metrics),
+    pacer: countQueued(createPostgresPacer(db.db, { maxQueueMs: config.lcic.maxQueueMs, scope: config.lcic.rateLimitScope }), metrics),
     breaker: new CircuitBreaker({
       ...(config.lcic.circuitFailures === 0
         ? // Off: nothing ever opens it.
@@ -94,6 +94,7 @@ export function createApp(deps: AppDeps): App {
     maxQueueMs: config.lcic.maxQueueMs,
     onEvent: (event) => {
       if (event.type === "retry") logger.info(event, "retrying LCIC call");
+      else if (event.type === "call" && event.detail) logger.error(event, "LCIC refused this service's credentials or configuration");
       else if (event.type === "call" && event.outcome === "error") logger.warn(event, "LCIC call failed");
       if (event.type !== "call") return;
       metrics.lcicCall(event.action, event.outcome === "ok" ? "ok" : (event.code ?? "error"), event.durationMs, event.pacedMs);
@@ -147,6 +148,7 @@ export function createApp(deps: AppDeps): App {
     users,
     logger,
     auth: config.auth,
+    defaultSdkAppId: config.lcic.sdkAppId,
     security: config.security,
     registrationLimiter,
     lcicCircuit: () => lcic.circuitState(),

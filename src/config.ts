@@ -67,6 +67,10 @@ const envSchema = z.object({
   LCIC_REGION: optionalString,
   LCIC_TIMEOUT_MS: intInRange(100, 120_000),
   LCIC_MAX_QUEUE_MS: intInRange(0, 60_000),
+  LCIC_RATE_LIMIT_SCOPE: z.preprocess(
+    emptyAsUndefined,
+    z.enum(["action", "action-and-app"], { message: "must be 'action' or 'action-and-app'" }).optional(),
+  ),
   LCIC_CIRCUIT_FAILURES: intInRange(0, 1_000_000),
   LCIC_CIRCUIT_COOLDOWN_MS: intInRange(100, 600_000),
   TOKEN_ENCRYPTION_KEY: optionalString,
@@ -164,6 +168,11 @@ export interface Config {
     timeoutMs: number;
     /** Longest a call may wait for a rate-limit slot before failing with LcicRateLimitedError. */
     maxQueueMs: number;
+    /**
+     * `LCIC_RATE_LIMIT_SCOPE`: `action` (default) paces each action once for the whole deployment;
+     * `action-and-app` paces the actions that name an SdkAppId per application.
+     */
+    rateLimitScope: "action" | "action-and-app";
     /** Consecutive `unavailable` failures that open the circuit breaker; 0 turns the breaker off. */
     circuitFailures: number;
     /** How long an open circuit fails calls fast before letting one probe through. */
@@ -331,6 +340,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       sdkAppIds,
       timeoutMs: e.LCIC_TIMEOUT_MS ?? 5000,
       maxQueueMs: e.LCIC_MAX_QUEUE_MS ?? 2000,
+      rateLimitScope: e.LCIC_RATE_LIMIT_SCOPE ?? "action",
       circuitFailures: e.LCIC_CIRCUIT_FAILURES ?? 5,
       circuitCooldownMs: e.LCIC_CIRCUIT_COOLDOWN_MS ?? 5000,
     },

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { createApp } from "./app.js";
+import { announceAuthMode } from "./auth/announce.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "./db/embedded.js";
 import { applyMigrations } from "./db/migrate.js";
@@ -41,12 +42,7 @@ async function main() {
   const logger = createLogger({ level: config.logLevel, ...(pretty ? { destination: pretty } : {}) });
   // Installed first, so a signal during start-up also stops what has been started so far.
   installShutdown(logger);
-  if (config.auth.mode === "none") {
-    logger.warn(
-      { host: config.host },
-      "AUTH_MODE=none: no authentication, every caller may register and read anyone (allowed only on loopback; set AUTH_MODE=jwt with AUTH_JWKS_URL or AUTH_JWT_SECRET to require tokens)",
-    );
-  }
+  announceAuthMode(config, logger);
 
   // PostgreSQL: the configured one, or a real embedded server keeping its data under DATA_DIR.
   let databaseUrl = config.database.url;

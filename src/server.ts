@@ -29,6 +29,8 @@ export interface ServerDeps {
   /** Reported by /readyz for operators; LCIC being down does not make the service unready (reads still work). */
   lcicCircuit?: () => string;
   auth: AuthConfig;
+  /** LCIC_SDK_APP_ID: self-service of a token without the application claim is bound to it. */
+  defaultSdkAppId?: number;
   security: SecurityConfig;
   registrationLimiter: RegistrationLimiter;
   /** Defaults to one built from `auth`; tests may pass their own (e.g. with a short JWKS cooldown). */
@@ -88,7 +90,17 @@ export function createServer(deps: ServerDeps): AppServer {
   const corsOrigins = new Set(security.corsOrigins);
   const trusted = deps.trustedDocuments;
 
+  // Authenticated before the document is even parsed: an anonymous caller must not learn field
+  // names from validation errors. The context reads the principal found here.
+  const principals = new WeakMap<Request, Principal>();
+  const authenticateFirst: Plugin = {
+    async onRequestParse({ request }) {
+      principals.set(request, await authenticateRequest(authenticator, request.headers.get("authorization"), logger));
+    },
+  };
+
   const plugins: Plugin[] = [
+    authenticateFirst,
     // Browsers send "simple" cross-site requests (forms, text/plain, GET without headers) without a
     // CORS preflight; refusing them stops CSRF even if a cookie-based proxy ever fronts this service.
     useCSRFPrevention({ requestHeaders: [...CSRF_HEADERS] }),
@@ -118,16 +130,16 @@ export function createServer(deps: ServerDeps): AppServer {
 
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
     schema: buildSchema(),
-    // Authenticate once per request, before execution; a refusal ends the request here.
+    // Authentication happened once per request in `authenticateFirst`, before parsing.
     context: async ({ request, req }) => {
-      const principal = await authenticateRequest(authenticator, request.headers.get("authorization"), logger);
+      const principal = principals.get(request) ?? (await authenticateRequest(authenticator, request.headers.get("authorization"), logger));
       const clientKey = clientKeyOf(principal, req as IncomingMessage | undefined);
       const requestContext = currentRequestContext();
       if (requestContext) requestContext.actor = clientKey;
       return {
         users: deps.users,
         principal,
-        auth: deps.auth,
+        auth: { scopes: deps.auth.scopes, defaultSdkAppId: deps.defaultSdkAppId },
         clientKey,
         registrationLimiter: deps.registrationLimiter,
       };

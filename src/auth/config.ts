@@ -3,7 +3,8 @@
  *
  * `registerClassroomUser` hands out LCIC login tokens, so the rules here lean towards refusing:
  * - `AUTH_MODE=none` is accepted only when the server listens on loopback, and is the
- *   zero-configuration default only there (and only when no key source is configured).
+ *   zero-configuration default only there (only when no key source is configured, and never with
+ *   NODE_ENV=production: a production start asks for `none` explicitly or gets `jwt`).
  * - Anywhere else the mode is `jwt`, which needs exactly one key source.
  * - Every problem is collected and reported at once, each naming its variable; values of secrets
  *   never appear in messages.
@@ -16,6 +17,8 @@ export const DEFAULT_REGISTER_SCOPE = "classroom-users:register";
 export const DEFAULT_READ_SCOPE = "classroom-users:read";
 export const DEFAULT_SUBJECT_CLAIM = "sub";
 export const DEFAULT_SCOPES_CLAIM = "scope";
+/** Claim naming the one LCIC application a token's self-service is bound to. */
+export const DEFAULT_SDK_APP_ID_CLAIM = "sdk_app_id";
 export const DEFAULT_CLOCK_TOLERANCE_S = 30;
 /** HS256 needs at least a 256-bit key to be as strong as its hash (RFC 7518 §3.2). */
 export const MIN_JWT_SECRET_BYTES = 32;
@@ -71,6 +74,7 @@ export const authConfigSchema = z.object({
   AUTH_AUDIENCE: commaList,
   AUTH_SUBJECT_CLAIM: optionalString.transform((value) => value ?? DEFAULT_SUBJECT_CLAIM),
   AUTH_SCOPES_CLAIM: optionalString.transform((value) => value ?? DEFAULT_SCOPES_CLAIM),
+  AUTH_SDK_APP_ID_CLAIM: optionalString.transform((value) => value ?? DEFAULT_SDK_APP_ID_CLAIM),
   AUTH_REGISTER_SCOPE: scopeName(DEFAULT_REGISTER_SCOPE),
   AUTH_READ_SCOPE: scopeName(DEFAULT_READ_SCOPE),
   AUTH_CLOCK_TOLERANCE_S: optionalString.pipe(
@@ -133,6 +137,11 @@ export interface JwtAuthConfig {
   subjectClaim: string;
   /** Claim holding granted scopes (space-separated string or array); `scp` is also read when this is `scope`. */
   scopesClaim: string;
+  /**
+   * Claim naming the LCIC application (SdkAppId) the caller's self-service is bound to; a token
+   * without it is bound to LCIC_SDK_APP_ID (see rules.ts).
+   */
+  sdkAppIdClaim: string;
   clockToleranceS: number;
   scopes: AuthScopeNames;
 }
@@ -193,8 +202,10 @@ export function resolveAuthConfig(env: Record<string, string | undefined>, liste
   const secretSet = isSet(env.AUTH_JWT_SECRET);
   const modeValid = !isSet(env.AUTH_MODE) || vars.AUTH_MODE !== undefined;
 
-  // Unset mode: `none` only for a bare loopback setup; configuring a key source is taken as asking for jwt.
-  const mode = vars.AUTH_MODE ?? (loopback && !jwksUrlSet && !secretSet ? "none" : "jwt");
+  // Unset mode: `none` only for a bare loopback setup outside production; configuring a key source
+  // is taken as asking for jwt, and so is NODE_ENV=production (where `none` must be asked for by name).
+  const production = env.NODE_ENV?.trim() === "production";
+  const mode = vars.AUTH_MODE ?? (loopback && !production && !jwksUrlSet && !secretSet ? "none" : "jwt");
 
   if (modeValid && mode === "none" && !loopback) {
     problems.push(
@@ -204,7 +215,12 @@ export function resolveAuthConfig(env: Record<string, string | undefined>, liste
   }
 
   if (modeValid && mode === "jwt") {
-    const defaulted = vars.AUTH_MODE === undefined ? ` (AUTH_MODE defaults to 'jwt' on non-loopback HOST '${listen.host}')` : "";
+    const defaulted =
+      vars.AUTH_MODE !== undefined
+        ? ""
+        : production && loopback
+          ? " (AUTH_MODE defaults to 'jwt' with NODE_ENV=production; set AUTH_MODE=none explicitly to run without authentication)"
+          : ` (AUTH_MODE defaults to 'jwt' on non-loopback HOST '${listen.host}')`;
     if (jwksUrlSet && secretSet) {
       problems.push("AUTH_JWKS_URL / AUTH_JWT_SECRET: set exactly one of them, not both");
     } else if (!jwksUrlSet && !secretSet) {
@@ -243,6 +259,7 @@ export function resolveAuthConfig(env: Record<string, string | undefined>, liste
     audience: vars.AUTH_AUDIENCE?.length ? vars.AUTH_AUDIENCE : undefined,
     subjectClaim: vars.AUTH_SUBJECT_CLAIM ?? DEFAULT_SUBJECT_CLAIM,
     scopesClaim: vars.AUTH_SCOPES_CLAIM ?? DEFAULT_SCOPES_CLAIM,
+    sdkAppIdClaim: vars.AUTH_SDK_APP_ID_CLAIM ?? DEFAULT_SDK_APP_ID_CLAIM,
     clockToleranceS: vars.AUTH_CLOCK_TOLERANCE_S ?? DEFAULT_CLOCK_TOLERANCE_S,
     scopes,
   };

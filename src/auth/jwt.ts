@@ -23,6 +23,11 @@ export interface Principal {
   /** Value of the configured subject claim; compared with originId for self-service. */
   subject: string | undefined;
   scopes: ReadonlySet<string>;
+  /**
+   * The LCIC application named by the token's AUTH_SDK_APP_ID_CLAIM claim; undefined when the token
+   * has none (self-service is then bound to LCIC_SDK_APP_ID, see rules.ts).
+   */
+  sdkAppId: number | undefined;
   /** True only in AUTH_MODE=none, where nobody is authenticated and everything is allowed. */
   anonymous: boolean;
   claims: JWTPayload;
@@ -91,6 +96,7 @@ export function createAuthenticator(config: AuthConfig, options: AuthenticatorOp
     const principal: Principal = Object.freeze({
       subject: undefined,
       scopes: new Set([config.scopes.register, config.scopes.read]) as ReadonlySet<string>,
+      sdkAppId: undefined,
       anonymous: true,
       claims: Object.freeze({}),
     });
@@ -136,6 +142,7 @@ function createJwtAuthenticator(config: JwtAuthConfig, options: AuthenticatorOpt
       return {
         subject: subjectOf(claims, config.subjectClaim),
         scopes: scopesOf(claims, config.scopesClaim),
+        sdkAppId: sdkAppIdOf(claims, config.sdkAppIdClaim),
         anonymous: false,
         claims,
       };
@@ -194,6 +201,18 @@ function toAuthenticationError(error: unknown): AuthenticationError | Authentica
 function subjectOf(claims: JWTPayload, claim: string): string | undefined {
   const value = claims[claim];
   return typeof value === "string" && value !== "" ? value : undefined;
+}
+
+/**
+ * The application claim, as a number or a string of digits. A claim that is present but names no
+ * application refuses the token: falling back to the default application would widen it.
+ */
+function sdkAppIdOf(claims: JWTPayload, claim: string): number | undefined {
+  const value = claims[claim];
+  if (value === undefined) return undefined;
+  const id = typeof value === "number" ? value : typeof value === "string" && /^\d{1,15}$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(id) || id <= 0) throw new AuthenticationError("Token application claim is not an LCIC application id");
+  return id;
 }
 
 /**

@@ -74,6 +74,12 @@ export class CircuitBreaker {
   private openedAt = 0;
   /** When the half-open probe was let through; undefined when none is in flight. */
   private probeStartedAt: number | undefined;
+  /**
+   * Which probe holds the half-open slot. A probe that outlived its cool-down was replaced by a newer
+   * one; when the old one finally reports, it must neither free the newer probe's slot nor decide
+   * the state: its outcome counts as an ordinary call's.
+   */
+  private currentProbe = 0;
 
   constructor(options: Partial<CircuitBreakerOptions> = {}) {
     this.options = { ...DEFAULT_CIRCUIT_BREAKER_OPTIONS, ...options };
@@ -115,16 +121,18 @@ export class CircuitBreaker {
         throw this.openError(action, this.probeStartedAt + this.options.coolDownMs - now);
       }
       this.probeStartedAt = now;
-      return this.permit(true);
+      return this.permit(++this.currentProbe);
     }
-    return this.permit(false);
+    return this.permit(undefined);
   }
 
-  private permit(isProbe: boolean): CircuitPermit {
+  private permit(probe: number | undefined): CircuitPermit {
     let settled = false;
     const settle = (outcome: "success" | "failure" | "release") => {
       if (settled) return;
       settled = true;
+      // Only the probe that still holds the slot speaks for half-open; a stale one is an ordinary call.
+      const isProbe = probe !== undefined && probe === this.currentProbe && this.probeStartedAt !== undefined;
       if (isProbe) this.probeStartedAt = undefined;
       if (outcome === "success") this.recordSuccess(isProbe);
       else if (outcome === "failure") this.recordFailure(isProbe);
@@ -185,7 +193,10 @@ export class CircuitBreaker {
     const from = this.current;
     if (from === to) return;
     this.current = to;
-    if (to !== "half_open") this.probeStartedAt = undefined;
+    if (to !== "half_open") {
+      this.probeStartedAt = undefined;
+      this.currentProbe++; // probes of an earlier half-open period are stale from now on
+    }
     this.onStateChange?.({ from, to });
   }
 

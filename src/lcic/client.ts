@@ -26,8 +26,17 @@ export interface LcicUser {
   avatar?: string;
 }
 
+/**
+ * Who is waiting for a call, for the shared pacer (src/lcic/pacer.ts): `interactive` (default) a
+ * person registering; `lookup` a read falling back to LCIC, served after interactive calls;
+ * `background` a job, served only from idle budget.
+ */
+export type LcicPriority = "interactive" | "lookup" | "background";
+
 export interface CallOptions {
   signal?: AbortSignal;
+  /** Default `interactive`. */
+  priority?: LcicPriority;
 }
 
 export interface RegisterUserInput {

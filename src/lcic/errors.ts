@@ -37,6 +37,11 @@ export interface LcicErrorInit {
   httpStatus?: number;
   /** For rate limits: how long the caller should wait before trying again. */
   retryAfterMs?: number;
+  /**
+   * For the operator only (logs), never for callers: LCIC's own explanation of a credential or
+   * configuration refusal, whose `message` is generic.
+   */
+  detail?: string;
   cause?: unknown;
 }
 
@@ -51,6 +56,8 @@ export class LcicError extends Error {
   readonly action: string | undefined;
   readonly httpStatus: number | undefined;
   readonly retryAfterMs: number | undefined;
+  /** Operator-only detail (see LcicErrorInit.detail): log it, never show it to a caller. */
+  readonly detail: string | undefined;
 
   constructor(init: LcicErrorInit) {
     super(init.message, init.cause === undefined ? undefined : { cause: init.cause });
@@ -63,6 +70,7 @@ export class LcicError extends Error {
     this.action = init.action;
     this.httpStatus = init.httpStatus;
     this.retryAfterMs = init.retryAfterMs;
+    this.detail = init.detail;
   }
 }
 
@@ -145,6 +153,13 @@ export function classifyLcicCode(code: string): LcicCodeClass {
   return BUSINESS;
 }
 
+/**
+ * What a caller reads for credential and configuration refusals (`kind: auth`): they are this
+ * service's problem, not the caller's, and LCIC's own text (which SecretId, which signature step,
+ * which region) helps an attacker more than a user. The code stays; LCIC's text goes to `detail`.
+ */
+export const LCIC_AUTH_MESSAGE = "LCIC refused this service's credentials or configuration; the operator has been told (see the service log)";
+
 /** One second: LCIC's limits are per second, so by then a new window has opened. */
 const RATE_LIMIT_RETRY_AFTER_MS = 1000;
 
@@ -155,9 +170,11 @@ function make(
   extra: Partial<LcicErrorInit> = {},
 ): LcicError {
   const cls = classifyLcicCode(code);
+  const masked = cls.kind === "auth";
   return new LcicError({
     code,
-    message,
+    message: masked ? LCIC_AUTH_MESSAGE : message,
+    ...(masked ? { detail: message } : {}),
     action,
     kind: cls.kind,
     retryable: cls.retryable,

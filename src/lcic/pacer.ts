@@ -22,13 +22,35 @@
  * squeeze the spacing by the lock wait). Its few microseconds of drift within one statement only
  * make the returned wait shorter than the one checked against the bound, never longer.
  * Tests inject `now`; production should not (an injected clock sees neither skew nor lock waits).
+ *
+ * Late wake-ups: a slot is a promise to send *at* a time, not after it. When the event loop stalls
+ * (GC, a CPU-bound request, a suspended VM), several callers whose slots fell inside the stall wake
+ * together and would send in one burst, more than the limit in one second. So a caller that wakes
+ * more than one interval after its slot (measured as a local duration: the sleep actually taken
+ * minus the wait the pacer asked for, so no clock skew enters) abandons that slot and reserves
+ * again, with its full bound (the stall was not its doing). The abandoned slot is wasted, never
+ * doubled. Sends then fall within one interval after slots spaced one interval apart, so any
+ * one-second window holds at most one call over the paced rate (18 + 1 ≤ 20); a tighter tolerance
+ * would re-queue calls whose timers merely fired a few ms late on a busy machine.
+ *
+ * Priorities, within this one pacer and its one row per key (LCIC's budget is one):
+ * - `interactive` (default): a registration a person waits for; queues up to `maxQueueMs`.
+ * - `lookup`: a read falling back to LCIC; takes a slot only when at most `lookupQueueSlots` calls
+ *   (default 2) are booked ahead of it, otherwise is refused at once (`Lcic.QueueFull`, retryAfterMs
+ *   = when the queue will be that short again). Lookups never build a queue in front of
+ *   registrations: an interactive call waits at most that many extra slots however many lookups arrive.
+ * - `background`: jobs (reconciler, token warming); takes a slot only when nothing is booked ahead
+ *   (the key is idle: its slot is now), otherwise is refused at once with retryAfterMs = when the
+ *   booked queue drains. It does not wait or poll: the job retries on its own schedule. An
+ *   interactive call arriving just after it is delayed by that one slot at most.
+ * The priority only narrows the bound a reservation is checked against; the statement is the same.
  */
 import { eq, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client.js";
 import { lcicRateLimits } from "../db/schema.js";
-import type { LcicAction } from "./client.js";
+import type { LcicAction, LcicPriority } from "./client.js";
 import { systemSleep, type Now, type Sleep } from "./clock.js";
-import { LcicError } from "./errors.js";
+import { isLcicError, LcicError } from "./errors.js";
 
 /** Our code for "we refused to queue this call any longer"; `kind` is `rate_limited`. */
 export const LCIC_QUEUE_FULL = "Lcic.QueueFull";
@@ -56,7 +78,18 @@ export const LCIC_PUBLISHED_RATE_LIMITS: Readonly<Record<LcicAction, number>> = 
  */
 export const DEFAULT_PACING_HEADROOM = 0.9;
 
-/** Actions whose request names one SdkAppId; the others are paced per action alone. */
+/** Default for `lookupQueueSlots`: a lookup may queue behind at most this many booked calls. */
+export const DEFAULT_LOOKUP_QUEUE_SLOTS = 2;
+
+/**
+ * How the rate-limit keys are scoped (`LCIC_RATE_LIMIT_SCOPE`). LCIC documents its limits per
+ * action ("20 requests a second") and nowhere per application, so `action` (one budget per action
+ * for the whole deployment, whatever the SdkAppId) is the default; `action-and-app` paces the actions
+ * that name an SdkAppId per application, for an account LCIC limits per application.
+ */
+export type LcicRateLimitScope = "action" | "action-and-app";
+
+/** Actions whose request names one SdkAppId; paced per application only in scope `action-and-app`. */
 const ACTIONS_WITH_SDK_APP_ID: ReadonlySet<LcicAction> = new Set(["RegisterUser", "LoginOriginId", "DescribeSdkAppIdUsers"]);
 
 export interface PacerReservation {
@@ -69,6 +102,8 @@ export interface PacerReservation {
 export interface AcquireOptions {
   /** Overrides the pacer's default bound for this call (e.g. a retry with less budget left). */
   maxQueueMs?: number;
+  /** Default `interactive`; see the module comment for what the others may take. */
+  priority?: LcicPriority;
   signal?: AbortSignal;
 }
 
@@ -91,11 +126,12 @@ export interface PostgresPacerOptions {
   /** Used for the actions not in `ratesPerSecond`; default 0.9. */
   headroom?: number;
   /**
-   * Whether actions that take an SdkAppId are paced per application (key `RegisterUser:1400…`) or
-   * per action alone. Default true: the issue states RegisterUser's limit "per application". Set false
-   * if LCIC turns out to count per account and the deployment serves several applications.
+   * `action` (default): one key per action for the whole deployment. `action-and-app`: actions that
+   * take an SdkAppId are paced per application (key `RegisterUser:1400…`).
    */
-  perSdkAppId?: boolean;
+  scope?: LcicRateLimitScope;
+  /** A `lookup` call takes a slot only with at most this many calls booked ahead of it. Default 2. */
+  lookupQueueSlots?: number;
   /** Injected clock in ms; when omitted, PostgreSQL's clock is used (see the module comment). */
   now?: Now;
   sleep?: Sleep;
@@ -122,6 +158,23 @@ export function lcicQueueFullError(action: string, retryAfterMs: number, maxQueu
   });
 }
 
+/** The queue's refusal, saying why a lookup or background call was not queued at all. */
+function lowPriorityRefusal(action: LcicAction, priority: LcicPriority, refusal: LcicError): LcicError {
+  const why =
+    priority === "background"
+      ? "background work only uses idle LCIC budget and other calls are queued"
+      : "lookups queue behind at most a few calls and registrations come first";
+  return new LcicError({
+    code: LCIC_QUEUE_FULL,
+    message: `${action} not sent: ${why}; retry after ${refusal.retryAfterMs} ms`,
+    kind: "rate_limited",
+    retryable: true,
+    outcomeUnknown: false,
+    action,
+    ...(refusal.retryAfterMs !== undefined ? { retryAfterMs: refusal.retryAfterMs } : {}),
+  });
+}
+
 export function createPostgresPacer(db: Database, options: PostgresPacerOptions): PostgresPacer {
   if (!(options.maxQueueMs >= 0)) throw new RangeError("maxQueueMs must be a number >= 0");
   const headroom = options.headroom ?? DEFAULT_PACING_HEADROOM;
@@ -133,8 +186,13 @@ export function createPostgresPacer(db: Database, options: PostgresPacerOptions)
     intervals.set(action, Math.ceil(1_000_000 / rate));
   }
   const sleep = options.sleep ?? systemSleep;
-  const perSdkAppId = options.perSdkAppId ?? true;
+  const perSdkAppId = (options.scope ?? "action") === "action-and-app";
+  const lookupQueueSlots = options.lookupQueueSlots ?? DEFAULT_LOOKUP_QUEUE_SLOTS;
+  if (!(lookupQueueSlots >= 0)) throw new RangeError("lookupQueueSlots must be a number >= 0");
   const injectedNow = options.now;
+  // Durations measured here (how late a sleeper woke) need no shared clock: the injected one in
+  // tests, else the monotonic one.
+  const localNow: Now = injectedNow ?? (() => performance.now());
 
   // Raw SQL only for the clock, GREATEST and the arithmetic, which Drizzle's builder cannot express.
   // The casts give PostgreSQL the parameter types it cannot infer from `$n + $m`.
@@ -194,10 +252,29 @@ export function createPostgresPacer(db: Database, options: PostgresPacerOptions)
     },
     async acquire(action, sdkAppId, acquireOptions = {}) {
       acquireOptions.signal?.throwIfAborted();
-      const maxQueueMs = acquireOptions.maxQueueMs ?? options.maxQueueMs;
-      const { waitMs } = await pacer.reserve(pacer.keyFor(action, sdkAppId), pacer.intervalUsFor(action), maxQueueMs);
-      if (waitMs > 0) await sleep(waitMs, acquireOptions.signal);
-      return waitMs;
+      const intervalUs = pacer.intervalUsFor(action);
+      const key = pacer.keyFor(action, sdkAppId);
+      const callerBound = acquireOptions.maxQueueMs ?? options.maxQueueMs;
+      const priority = acquireOptions.priority ?? "interactive";
+      const bound =
+        priority === "background" ? 0 : priority === "lookup" ? Math.min(callerBound, (lookupQueueSlots * intervalUs) / 1000) : callerBound;
+      // One interval: see "Late wake-ups" in the module comment.
+      const lateToleranceMs = intervalUs / 1000;
+      const startedAt = localNow();
+      let askedMs = 0;
+      for (;;) {
+        // A re-reservation gets the full bound again: the stall was not the caller's doing.
+        const { waitMs } = await pacer.reserve(key, intervalUs, bound).catch((error: unknown) => {
+          throw priority === "interactive" || !isLcicError(error, LCIC_QUEUE_FULL) ? error : lowPriorityRefusal(action, priority, error);
+        });
+        askedMs += waitMs;
+        const sleptFrom = localNow();
+        if (waitMs > 0) await sleep(waitMs, acquireOptions.signal);
+        const lateMs = localNow() - sleptFrom - waitMs;
+        if (lateMs <= lateToleranceMs) return Math.max(askedMs, localNow() - startedAt);
+        // Overslept (a stalled event loop): sending now could join a burst of overdue callers.
+        acquireOptions.signal?.throwIfAborted();
+      }
     },
   };
   return pacer;

@@ -5,7 +5,7 @@
  * reported to the breaker. On failure, withRetry decides whether another attempt is safe and fits in
  * the budget; each retry is paced again, so retries never push us over LCIC's limits.
  */
-import type { CallOptions, LcicAction, LcicClient } from "./client.js";
+import type { CallOptions, LcicAction, LcicClient, LcicPriority } from "./client.js";
 import { CircuitBreaker, LCIC_CIRCUIT_OPEN, type CircuitState } from "./breaker.js";
 import { systemNow, systemSleep, type Now, type Sleep } from "./clock.js";
 import { isLcicError, LcicError } from "./errors.js";
@@ -19,7 +19,19 @@ export { LCIC_PACER_UNAVAILABLE };
  * request fields or tokens.
  */
 export type ResilienceEvent =
-  | { type: "call"; action: LcicAction; attempt: number; outcome: "ok" | "error"; code?: string; durationMs: number; pacedMs: number; lcicRequestId?: string }
+  | {
+      type: "call";
+      action: LcicAction;
+      attempt: number;
+      outcome: "ok" | "error";
+      code?: string;
+      /** For credential/configuration refusals only: LCIC's own explanation, which callers do not see. */
+      detail?: string;
+      durationMs: number;
+      pacedMs: number;
+      /** LCIC's RequestId of this attempt, when LCIC answered. */
+      lcicRequestId?: string;
+    }
   | { type: "retry"; action: LcicAction; retry: number; code: string; delayMs: number }
   | { type: "rate_limited"; action: LcicAction; code: string; retryAfterMs?: number }
   | { type: "circuit_open"; action: LcicAction; code: string; retryAfterMs?: number };
@@ -82,7 +94,9 @@ export function createResilientLcicClient(inner: LcicClient, options: ResilientL
     }
   };
 
-  async function attempt<T>(action: LcicAction, sdkAppId: number | undefined, n: number, remainingBudgetMs: number, signal: AbortSignal | undefined, send: () => Promise<T>): Promise<T> {
+  async function attempt<T>(action: LcicAction, sdkAppId: number | undefined, n: number, remainingBudgetMs: number, callOptions: CallOptions | undefined, send: () => Promise<T>): Promise<T> {
+    const signal = callOptions?.signal;
+    const priority: LcicPriority = callOptions?.priority ?? "interactive";
     const permit = breaker.acquire(action);
     let pacedMs = 0;
     try {
@@ -90,7 +104,7 @@ export function createResilientLcicClient(inner: LcicClient, options: ResilientL
         // A retry may not queue past the retry budget either; the first attempt gets the full bound.
         const maxQueueMs = n === 0 ? options.maxQueueMs : Math.max(0, Math.min(options.maxQueueMs, remainingBudgetMs));
         try {
-          pacedMs = await options.pacer.acquire(action, sdkAppId, { maxQueueMs, signal });
+          pacedMs = await options.pacer.acquire(action, sdkAppId, { maxQueueMs, priority, ...(signal ? { signal } : {}) });
         } catch (error) {
           if (isLcicError(error) || signal?.aborted) throw error;
           throw new LcicError({
@@ -127,8 +141,9 @@ export function createResilientLcicClient(inner: LcicClient, options: ResilientL
         counters.lcicRateLimited++;
         emit({ type: "rate_limited", action, code, retryAfterMs: error.retryAfterMs });
       }
+      const detail = isLcicError(error) && error.kind === "auth" ? error.detail : undefined;
       const requestId = isLcicError(error) ? error.requestId : undefined;
-      emit({ type: "call", action, attempt: n, outcome: "error", code, durationMs: now() - startedAt, pacedMs, ...(requestId ? { lcicRequestId: requestId } : {}) });
+      emit({ type: "call", action, attempt: n, outcome: "error", code, ...(detail ? { detail } : {}), durationMs: now() - startedAt, pacedMs, ...(requestId ? { lcicRequestId: requestId } : {}) });
       throw error;
     }
   }
@@ -140,7 +155,7 @@ export function createResilientLcicClient(inner: LcicClient, options: ResilientL
     try {
       const result = await withRetry(
         action,
-        ({ attempt: n, remainingBudgetMs }) => attempt(action, sdkAppId, n, remainingBudgetMs, signal, send),
+        ({ attempt: n, remainingBudgetMs }) => attempt(action, sdkAppId, n, remainingBudgetMs, callOptions, send),
         policy,
         {
           now,
@@ -161,8 +176,10 @@ export function createResilientLcicClient(inner: LcicClient, options: ResilientL
       if (retriedAfter && isLcicError(error, LCIC_QUEUE_FULL)) {
         // A retry that could not get a pacer slot within the budget left ends the call with LCIC's
         // own answer (say InternalError), the real reason, rather than with our queue's refusal.
+        // When that answer was a rate limit, its retryAfterMs is LCIC's one-second guess; the
+        // queue's refusal knows when a slot really frees up, so that figure is the one passed on.
         emit({ type: "rate_limited", action, code: error.code, retryAfterMs: error.retryAfterMs });
-        error = retriedAfter;
+        error = retriedAfter.kind === "rate_limited" ? withRetryAfter(retriedAfter, error.retryAfterMs) : retriedAfter;
       }
       counters.failed++;
       if (isLcicError(error) && error.kind === "rate_limited") counters.rateLimited++;
@@ -192,6 +209,23 @@ export function createResilientLcicClient(inner: LcicClient, options: ResilientL
   };
 }
 
+function withRetryAfter(error: LcicError, retryAfterMs: number | undefined): LcicError {
+  if (retryAfterMs === undefined) return error;
+  return new LcicError({
+    code: error.code,
+    message: error.message,
+    kind: error.kind,
+    retryable: error.retryable,
+    outcomeUnknown: error.outcomeUnknown,
+    requestId: error.requestId,
+    traceId: error.traceId,
+    action: error.action,
+    httpStatus: error.httpStatus,
+    retryAfterMs,
+    cause: error.cause,
+  });
+}
+
 /** LcicErrors leave the wrapper naming their action, so logs and callers need not track it. */
 function withAction(error: unknown, action: LcicAction): unknown {
   if (!isLcicError(error) || error.action) return error;
@@ -202,9 +236,11 @@ function withAction(error: unknown, action: LcicAction): unknown {
     retryable: error.retryable,
     outcomeUnknown: error.outcomeUnknown,
     requestId: error.requestId,
+    traceId: error.traceId,
     action,
     httpStatus: error.httpStatus,
     retryAfterMs: error.retryAfterMs,
+    detail: error.detail,
     cause: error.cause,
   });
 }

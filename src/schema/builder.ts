@@ -5,9 +5,8 @@ import FederationPlugin from "@pothos/plugin-federation";
 import ScopeAuthPlugin from "@pothos/plugin-scope-auth";
 import { GraphQLError } from "graphql";
 import { DateTimeResolver } from "graphql-scalars";
-import type { AuthScopeNames } from "../auth/config.js";
 import type { Principal } from "../auth/jwt.js";
-import { canRead, canRegister, type ReadTarget } from "../auth/rules.js";
+import { canRead, canRegister, type ReadTarget, type RegisterTarget, type RuleConfig } from "../auth/rules.js";
 import type { RegistrationLimiter } from "../limits/registration-limiter.js";
 import type { UsersService } from "../users/service.js";
 
@@ -16,8 +15,8 @@ export interface GraphQLContext {
   users: UsersService;
   /** The authenticated caller (in AUTH_MODE=none: the anonymous principal holding every scope). */
   principal: Principal;
-  /** Scope names the rules compare with. */
-  auth: { scopes: AuthScopeNames };
+  /** Scope names and the default application the rules compare with. */
+  auth: RuleConfig;
   /** Who is counted by the registration rate limit: `sub:<subject>` or `ip:<address>`. */
   clientKey: string;
   registrationLimiter: RegistrationLimiter;
@@ -29,7 +28,7 @@ export const builder = new SchemaBuilder<{
   DefaultFieldNullability: false;
   AuthScopes: {
     /** May register the user with this originId (the register scope, or self-service). */
-    register: { originId: string | undefined };
+    register: RegisterTarget;
     /** May read the user identified so (the read scope, or self-service). */
     read: ReadTarget;
   };
@@ -45,7 +44,7 @@ export const builder = new SchemaBuilder<{
     // A scope loader that throws (e.g. the database is down) fails the field with a masked error.
     treatErrorsAsUnauthorized: false,
     authScopes: (ctx) => ({
-      register: ({ originId }) => canRegister(ctx.principal, originId, ctx.auth),
+      register: (target) => canRegister(ctx.principal, target, ctx.auth),
       read: (target) => canRead(ctx.principal, target, ctx.auth),
     }),
   },

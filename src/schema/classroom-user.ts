@@ -47,11 +47,11 @@ function referenceLoader(ctx: GraphQLContext) {
  * known only from the stored row (read-only: no LCIC call, no write); an unknown userId is refused
  * like someone else's, so existence is not revealed.
  */
-async function readTargetOf(ctx: GraphQLContext, lookup: { userId: string | undefined; originId: string | undefined }): Promise<ReadTarget> {
-  const { userId, originId } = lookup;
-  if (userId === undefined) return { originId };
-  const storedOriginId = await ctx.users.storedOriginIdOf(userId);
-  return { userId, ...(originId !== undefined ? { originId } : {}), ...(storedOriginId !== undefined ? { storedOriginId } : {}) };
+async function readTargetOf(ctx: GraphQLContext, lookup: { userId: string | undefined; originId: string | undefined; sdkAppId: number | undefined }): Promise<ReadTarget> {
+  const { userId, originId, sdkAppId } = lookup;
+  if (userId === undefined) return { originId, sdkAppId };
+  const stored = await ctx.users.storedKeyOf(userId);
+  return { userId, originId, sdkAppId, storedOriginId: stored?.originId, storedSdkAppId: stored?.sdkAppId };
 }
 
 /**
@@ -60,7 +60,10 @@ async function readTargetOf(ctx: GraphQLContext, lookup: { userId: string | unde
  */
 async function assertMayResolve(ref: ClassroomUserReference, ctx: GraphQLContext): Promise<void> {
   if (ctx.principal.scopes.has(ctx.auth.scopes.read)) return;
-  const target = await readTargetOf(ctx, "userId" in ref ? { userId: ref.userId, originId: undefined } : { userId: undefined, originId: ref.originId });
+  const target = await readTargetOf(
+    ctx,
+    "userId" in ref ? { userId: ref.userId, originId: undefined, sdkAppId: undefined } : { userId: undefined, originId: ref.originId, sdkAppId: ref.sdkAppId },
+  );
   if (!canRead(ctx.principal, target, ctx.auth)) throw forbidden();
 }
 
@@ -137,7 +140,7 @@ builder.mutationType({
       // register scope may still register themself (subject = originId), which only this subgraph can tell.
       authenticated: true,
       // Checked before the resolver: a refused caller reaches neither LCIC nor the database.
-      authScopes: (_root, args) => ({ register: { originId: args.input.originId ?? undefined } }),
+      authScopes: (_root, args) => ({ register: { originId: args.input.originId ?? undefined, sdkAppId: args.input.sdkAppId ?? undefined } }),
       resolve: async (_root, args, ctx) => {
         const budget = await ctx.registrationLimiter.consume(ctx.clientKey);
         if (!budget.allowed) throw new LcicRateLimitedError(CLIENT_RATE_LIMITED, budget.retryAfterMs);
@@ -163,7 +166,13 @@ builder.queryType({
       authenticated: true,
       authScopes: async (_root, args, ctx) => {
         if (ctx.principal.scopes.has(ctx.auth.scopes.read)) return true;
-        return { read: await readTargetOf(ctx, { userId: args.userId == null ? undefined : String(args.userId), originId: args.originId ?? undefined }) };
+        return {
+          read: await readTargetOf(ctx, {
+            userId: args.userId == null ? undefined : String(args.userId),
+            originId: args.originId ?? undefined,
+            sdkAppId: args.sdkAppId ?? undefined,
+          }),
+        };
       },
       resolve: (_root, args, ctx) =>
         ctx.users.find({ userId: args.userId == null ? args.userId : String(args.userId), originId: args.originId, sdkAppId: args.sdkAppId }),

@@ -299,12 +299,14 @@ export class UsersService {
   }
 
   /**
-   * The originId stored for a userId, from PostgreSQL only (never LCIC, never a write): what the
-   * authorization of a lookup by userId compares with the caller before anything else happens.
+   * The key (application and originId) stored for a userId, from PostgreSQL only (never LCIC, never a
+   * write): what the authorization of a lookup by userId compares with the caller before anything
+   * else happens. Both parts: self-service is bound to one application.
    */
-  async storedOriginIdOf(userId: string): Promise<string | undefined> {
+  async storedKeyOf(userId: string): Promise<{ sdkAppId: number; originId: string } | undefined> {
     if (userId.length === 0 || userId.length > LIMITS.userId) return undefined;
-    return (await this.deps.repository.findByUserId(userId))?.originId;
+    const row = await this.deps.repository.findByUserId(userId);
+    return row ? { sdkAppId: row.sdkAppId, originId: row.originId } : undefined;
   }
 
   /** `classroomUser`: by userId or by originId; from PostgreSQL, else from LCIC (then stored). */

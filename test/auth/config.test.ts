@@ -1,4 +1,8 @@
+import { Writable } from "node:stream";
 import { inspect } from "node:util";
+import { announceAuthMode, UNAUTHENTICATED_WARNING } from "../../src/auth/announce.js";
+import { loadConfig } from "../../src/config.js";
+import { createLogger } from "../../src/logger.js";
 import { describe, expect, it } from "vitest";
 import {
   AuthConfigError,
@@ -70,6 +74,29 @@ describe("AUTH_MODE", () => {
   it("accepts explicit AUTH_MODE=none on loopback", () => {
     expect(resolveAuthConfig({ AUTH_MODE: "none" }, { host: "127.0.0.1" }).mode).toBe("none");
   });
+
+  it("with NODE_ENV=production, unset means jwt even on loopback: none only when asked for by name", () => {
+    const problems = problemsOf({ NODE_ENV: "production" }, "127.0.0.1");
+    expect(problems).toEqual([expect.stringMatching(/^AUTH_JWKS_URL \/ AUTH_JWT_SECRET: .*NODE_ENV=production.*AUTH_MODE=none/)]);
+    expect(resolveAuthConfig({ NODE_ENV: "production", AUTH_JWT_SECRET: SECRET }, { host: "127.0.0.1" }).mode).toBe("jwt");
+    expect(resolveAuthConfig({ NODE_ENV: "production", AUTH_MODE: "none" }, { host: "127.0.0.1" }).mode).toBe("none");
+  });
+});
+
+describe("announcing AUTH_MODE=none at start-up", () => {
+  function announced(env: Record<string, string>): Array<Record<string, unknown>> {
+    const lines: string[] = [];
+    const logger = createLogger({ level: "info", destination: new Writable({ write: (chunk, _e, done) => (lines.push(String(chunk)), done()) }) });
+    announceAuthMode(loadConfig(env), logger);
+    return lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  }
+  const production = { NODE_ENV: "production", DATABASE_URL: "postgres://x@db/y", TOKEN_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString("base64") };
+
+  it("is an error in production (where none was asked for by name), a warning in development, silent with jwt", () => {
+    expect(announced({ ...production, AUTH_MODE: "none" })).toEqual([expect.objectContaining({ level: 50, msg: UNAUTHENTICATED_WARNING, production: true })]);
+    expect(announced({})).toEqual([expect.objectContaining({ level: 40, msg: UNAUTHENTICATED_WARNING, production: false })]);
+    expect(announced({ ...production, AUTH_JWT_SECRET: SECRET })).toEqual([]);
+  });
 });
 
 describe("jwt key sources", () => {
@@ -82,6 +109,7 @@ describe("jwt key sources", () => {
       audience: undefined,
       subjectClaim: "sub",
       scopesClaim: "scope",
+      sdkAppIdClaim: "sdk_app_id",
       clockToleranceS: 30,
       scopes: { register: "classroom-users:register", read: "classroom-users:read" },
     });
@@ -161,6 +189,7 @@ describe("other variables", () => {
         AUTH_JWT_SECRET: SECRET,
         AUTH_SUBJECT_CLAIM: "uid",
         AUTH_SCOPES_CLAIM: "scp",
+        AUTH_SDK_APP_ID_CLAIM: "school_app",
         AUTH_REGISTER_SCOPE: "users:write",
         AUTH_READ_SCOPE: "users:read",
         AUTH_CLOCK_TOLERANCE_S: "5",
@@ -170,6 +199,7 @@ describe("other variables", () => {
     expect(config).toMatchObject({
       subjectClaim: "uid",
       scopesClaim: "scp",
+      sdkAppIdClaim: "school_app",
       clockToleranceS: 5,
       scopes: { register: "users:write", read: "users:read" },
     });

@@ -19,6 +19,8 @@ it("registrations fail fast, reads and readiness continue, and the metric and lo
   const failures = [];
   for (let i = 0; i < 3; i++) failures.push(await register(server, { originId: `after-revocation-${i}` }));
   for (const failure of failures) expect(failure).toMatchObject({ __typename: "LcicError", code: "AuthFailure.SecretIdNotFound" });
+  // Masked: LCIC's explanation is for the operator's log, not for callers.
+  for (const failure of failures) expect(failure.message).not.toContain(LCIC_MESSAGE);
   // Fast: one RegisterUser each, no retries (retrying cannot help), and nothing left pending.
   expect(server.emulator.counters().RegisterUser.calls).toBe(3);
   expect((await server.rows()).map((r) => r.origin_id)).toEqual(["before-revocation"]);
@@ -36,5 +38,6 @@ it("registrations fail fast, reads and readiness continue, and the metric and lo
   expect(metrics).toContain('classroom_users_registrations_total{outcome="LcicError"} 3');
   const errors = server.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => (l.level as number) >= 50);
   expect(errors.some((l) => l.code === "AuthFailure.SecretIdNotFound" && /credentials/.test(String(l.msg)))).toBe(true);
+  expect(errors.some((l) => JSON.stringify(l).includes(LCIC_MESSAGE))).toBe(true);
   expect(server.logs.join("\n")).not.toContain(server.emulator.credentials.secretKey);
 });

@@ -4,7 +4,7 @@ import http from "node:http";
 import { inspect } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { createLcicClient, type LcicClient } from "../../src/lcic/client.js";
-import { classifyLcicCode, type LcicErrorKind } from "../../src/lcic/errors.js";
+import { classifyLcicCode, LCIC_AUTH_MESSAGE, type LcicErrorKind } from "../../src/lcic/errors.js";
 import { catchLcicError, startTestLcic } from "../support/lcic.js";
 
 const APP = 1400000001;
@@ -73,7 +73,9 @@ describe("LCIC error answers, through the SDK", () => {
   it.each(TABLE)("%s -> %s (retryable %s, outcomeUnknown %s)", async (code, kind, retryable, outcomeUnknown) => {
     lcic.emulator.injectFault({ mode: "error", code, message: `msg for ${code}`, action: "RegisterUser" });
     const e = await catchLcicError(lcic.client.registerUser({ sdkAppId: APP }));
-    expect(e).toMatchObject({ code, kind, retryable, outcomeUnknown, message: `msg for ${code}`, action: "RegisterUser" });
+    // Credential/configuration refusals keep their code, but LCIC's text only in `detail` (for the log).
+    const text = kind === "auth" ? { message: LCIC_AUTH_MESSAGE, detail: `msg for ${code}` } : { message: `msg for ${code}`, detail: undefined };
+    expect(e).toMatchObject({ code, kind, retryable, outcomeUnknown, ...text, action: "RegisterUser" });
     expect(e.requestId).toMatch(/^[0-9a-f-]{36}$/);
     expect(classifyLcicCode(code)).toEqual({ kind, retryable, outcomeUnknown });
   });

@@ -122,6 +122,23 @@ describe("circuit breaker", () => {
     expect(breaker.state()).toBe("closed");
   });
 
+  it("a stale probe reporting late neither frees the newer probe's slot nor decides the state", () => {
+    for (const report of ["release", "success", "failure"] as const) {
+      const { breaker, advance } = setup();
+      for (let i = 0; i < 3; i++) fail(breaker);
+      advance(5_000);
+      const stale = breaker.acquire(); // hangs past its cool-down
+      advance(5_000);
+      const newer = breaker.acquire(); // takes over the half-open slot
+      stale[report]();
+      // The newer probe still holds the slot: nobody else gets through while it is in flight.
+      expect(() => breaker.acquire(), report).toThrow(expect.objectContaining({ code: LCIC_CIRCUIT_OPEN }));
+      expect(breaker.state(), report).toBe("half_open");
+      newer.success();
+      expect(breaker.state(), report).toBe("closed");
+    }
+  });
+
   it("late failures of calls let through before it opened do not extend the open period", () => {
     const { breaker, advance } = setup();
     const inFlight = [breaker.acquire(), breaker.acquire(), breaker.acquire(), breaker.acquire()];

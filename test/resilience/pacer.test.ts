@@ -64,16 +64,30 @@ describe("PostgreSQL pacer", () => {
     expect(Math.max(...grants.map((g) => g.waitMs))).toBeGreaterThan(4_000);
   });
 
-  it("BatchRegister is paced at 9/s and keys carry the SdkAppId only for actions that take one", async () => {
+  it("BatchRegister is paced at 9/s; keys are per action by default, per application only in scope action-and-app", async () => {
     const { db } = await main;
     const pacer = createPostgresPacer(db, { maxQueueMs: 1000, now: () => 0 });
     expect(pacer.intervalUsFor("BatchRegister")).toBe(111_112);
-    expect(pacer.keyFor("RegisterUser", 7)).toBe("RegisterUser:7");
-    expect(pacer.keyFor("LoginOriginId", 7)).toBe("LoginOriginId:7");
-    expect(pacer.keyFor("DescribeSdkAppIdUsers", 7)).toBe("DescribeSdkAppIdUsers:7");
-    expect(pacer.keyFor("LoginUser", 7)).toBe("LoginUser");
-    expect(pacer.keyFor("BatchRegister", 7)).toBe("BatchRegister");
-    expect(createPostgresPacer(db, { maxQueueMs: 1, perSdkAppId: false }).keyFor("RegisterUser", 7)).toBe("RegisterUser");
+    for (const action of ["RegisterUser", "LoginOriginId", "DescribeSdkAppIdUsers", "LoginUser", "BatchRegister"] as const) {
+      expect(pacer.keyFor(action, 7)).toBe(action);
+    }
+    const perApp = createPostgresPacer(db, { maxQueueMs: 1, scope: "action-and-app" });
+    expect(perApp.keyFor("RegisterUser", 7)).toBe("RegisterUser:7");
+    expect(perApp.keyFor("LoginOriginId", 7)).toBe("LoginOriginId:7");
+    expect(perApp.keyFor("DescribeSdkAppIdUsers", 7)).toBe("DescribeSdkAppIdUsers:7");
+    expect(perApp.keyFor("LoginUser", 7)).toBe("LoginUser");
+    expect(perApp.keyFor("BatchRegister", 7)).toBe("BatchRegister");
+  });
+
+  it("by default two applications share one RegisterUser budget: ≤ 18 slots a second between them", async () => {
+    const { db } = await main;
+    const t = 1_900_000_000_000;
+    const pacer = createPostgresPacer(db, { maxQueueMs: 60_000, now: () => t, sleep: async () => {} });
+    const interval = pacer.intervalUsFor("RegisterUser");
+    const grants = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => pacer.reserve(pacer.keyFor("RegisterUser", i % 2 ? 1400000001 : 1400000002), interval, 60_000)),
+    );
+    expect(maxInAnyWindow(grants.map((g) => g.slotAtMs), 1000)).toBeLessThanOrEqual(18);
   });
 
   it("refuses with an honest retryAfterMs when the wait would exceed maxQueueMs, and reserves nothing", async () => {
@@ -131,5 +145,110 @@ describe("PostgreSQL pacer", () => {
     const retryAfterMs = (refusal as { retryAfterMs: number }).retryAfterMs;
     expect(retryAfterMs).toBeGreaterThanOrEqual(1);
     expect(retryAfterMs).toBeLessThanOrEqual(50);
+  });
+
+  /**
+   * Virtual time for several concurrent acquirers: sleeps resolve in slot order once every caller is
+   * either asleep or done; `stall` holds every sleeper until the clock has jumped (a blocked event loop).
+   */
+  function virtualTime(start: number) {
+    let t = start;
+    let stallUntil: number | undefined;
+    const sleepers: Array<{ until: number; wake: () => void }> = [];
+    return {
+      now: () => t,
+      sleep: (ms: number) => new Promise<void>((wake) => void sleepers.push({ until: t + ms, wake })),
+      stall: (untilMs: number) => void (stallUntil = untilMs),
+      /** Runs until `busy()` is false: advances to the earliest sleeper each time all callers are parked. */
+      async run(parked: () => boolean, busy: () => boolean) {
+        while (busy()) {
+          await new Promise((r) => setTimeout(r, 2));
+          if (!parked() || sleepers.length === 0) continue;
+          if (stallUntil !== undefined) {
+            t = stallUntil;
+            stallUntil = undefined;
+            for (const s of sleepers.splice(0)) s.wake();
+            continue;
+          }
+          sleepers.sort((a, b) => a.until - b.until);
+          const next = sleepers.shift()!;
+          t = Math.max(t, next.until);
+          next.wake();
+        }
+      },
+      sleeping: () => sleepers.length,
+    };
+  }
+
+  async function acquireAll(pacer: PostgresPacer, time: ReturnType<typeof virtualTime>, calls: Array<{ action: "LoginUser" | "DeleteUser"; priority?: "interactive" | "lookup" | "background"; tag: string }>) {
+    const fired: Array<{ tag: string; at: number }> = [];
+    const refused: Array<{ tag: string; retryAfterMs: number }> = [];
+    let done = 0;
+    const all = calls.map((c) =>
+      pacer
+        .acquire(c.action, undefined, c.priority ? { priority: c.priority } : {})
+        .then(() => fired.push({ tag: c.tag, at: time.now() }))
+        .catch((e: { retryAfterMs: number }) => refused.push({ tag: c.tag, retryAfterMs: e.retryAfterMs }))
+        .finally(() => done++),
+    );
+    await time.run(() => time.sleeping() + done === calls.length, () => done < calls.length);
+    await Promise.all(all);
+    return { fired, refused };
+  }
+
+  it("after an event-loop stall, overdue slots are re-reserved instead of fired in a burst", async () => {
+    const { db } = await main;
+    const time = virtualTime(2_000_000_000_000);
+    const pacer = createPostgresPacer(db, { maxQueueMs: 60_000, now: time.now, sleep: time.sleep });
+    // 40 callers reserve 40 slots (0 .. 2.2 s); the loop then blocks for 3 s, past every one of them.
+    time.stall(2_000_000_003_000);
+    const { fired, refused } = await acquireAll(pacer, time, Array.from({ length: 40 }, (_, i) => ({ action: "LoginUser" as const, tag: `c${i}` })));
+    expect(refused).toEqual([]);
+    expect(fired).toHaveLength(40);
+    // Without re-reservation all 39 late callers would send at +3 s together.
+    expect(maxInAnyWindow(fired.map((f) => f.at), 1000)).toBeLessThanOrEqual(18);
+  });
+
+  it("interactive calls overtake a flood of lookups and background work: lookups queue at most 2 slots deep, background only when idle", async () => {
+    const { db } = await main;
+    const time = virtualTime(7_000_000);
+    const pacer = createPostgresPacer(db, { maxQueueMs: 60_000, now: time.now, sleep: time.sleep, ratesPerSecond: { DeleteUser: 10 } });
+    const calls = [
+      ...Array.from({ length: 30 }, (_, i) => ({ action: "DeleteUser" as const, priority: "lookup" as const, tag: `l${i}` })),
+      ...Array.from({ length: 10 }, (_, i) => ({ action: "DeleteUser" as const, priority: "background" as const, tag: `b${i}` })),
+      ...Array.from({ length: 5 }, (_, i) => ({ action: "DeleteUser" as const, tag: `i${i}` })),
+    ];
+    const { fired, refused } = await acquireAll(pacer, time, calls);
+    const firedTags = fired.map((f) => f.tag);
+    // Whatever order the 45 reservations reached PostgreSQL in: every interactive call got a slot...
+    for (let i = 0; i < 5; i++) expect(firedTags).toContain(`i${i}`);
+    // ...at most 2 lookups and 1 background call got slots (the background one only on an idle key)...
+    expect(firedTags.filter((t) => t.startsWith("l")).length).toBeLessThanOrEqual(3);
+    expect(firedTags.filter((t) => t.startsWith("b")).length).toBeLessThanOrEqual(1);
+    // ...so the last interactive call sent within 5 + 3 slots (100 ms each) of the start, not after 45.
+    const lastInteractive = Math.max(...fired.filter((f) => f.tag.startsWith("i")).map((f) => f.at));
+    expect(lastInteractive - 7_000_000).toBeLessThanOrEqual(7 * 100);
+    // Every refusal is honest: positive, and no later than the queue it saw drains.
+    for (const r of refused) expect(r.retryAfterMs).toBeGreaterThanOrEqual(1);
+  });
+
+  it("background work takes a slot only when none is booked, so it delays an interactive call by one slot at most", async () => {
+    const { db } = await main;
+    let t = 9_000_000;
+    const pacer = createPostgresPacer(db, { maxQueueMs: 60_000, now: () => t, sleep: async () => {}, ratesPerSecond: { ModifyUserProfile: 10 } });
+    const reserveAs = (priority: "interactive" | "background" | "lookup") => pacer.acquire("ModifyUserProfile", undefined, { priority });
+    // Idle key: background gets the slot that is free now.
+    expect(await reserveAs("background")).toBe(0);
+    // An interactive call right behind it waits exactly one slot.
+    expect(await reserveAs("interactive")).toBe(100);
+    // With a call booked ahead, background is refused at once, told when the booked queue drains.
+    await expect(reserveAs("background")).rejects.toMatchObject({ code: LCIC_QUEUE_FULL, retryAfterMs: 200 });
+    // Lookups may queue behind two booked calls (wait ≤ 200 ms), not three.
+    expect(await reserveAs("lookup")).toBe(200);
+    await expect(reserveAs("lookup")).rejects.toMatchObject({ code: LCIC_QUEUE_FULL, retryAfterMs: 100 });
+    expect(await reserveAs("interactive")).toBe(300);
+    // Once the queue has drained the key is idle again and background gets its slot.
+    t += 400;
+    expect(await reserveAs("background")).toBe(0);
   });
 });

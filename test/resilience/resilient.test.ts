@@ -215,4 +215,28 @@ describe("resilient LCIC client", () => {
     expect(bounds).toEqual([2_000, 450]);
     expect(lcic.stats()).toMatchObject({ failed: 1, retries: 1, rateLimited: 0, queueFull: 0 });
   });
+
+  it("a retry after RequestLimitExceeded that cannot get a slot keeps the queue's honest retryAfterMs, not LCIC's 1000", async () => {
+    const time = fakeTime(START);
+    const pacer: Pacer = {
+      acquire: async (action, _sdkAppId, o) => {
+        if (time.sleeps.length > 0) throw lcicQueueFullError(action, 3_700, o?.maxQueueMs ?? 0);
+        return 0;
+      },
+    };
+    const { client: inner } = scriptedLcic({ LoginUser: [requestLimit()] });
+    const lcic = createResilientLcicClient(inner, { pacer, maxQueueMs: 2_000, retry: { maxAttempts: 3, totalBudgetMs: 5_000 }, ...time, random: () => 0 });
+    const error = await lcic.loginUser("u").catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "RequestLimitExceeded", kind: "rate_limited", action: "LoginUser", retryAfterMs: 3_700 });
+  });
+
+  it("passes each call's priority to the pacer (interactive when the caller names none)", async () => {
+    const priorities: unknown[] = [];
+    const pacer: Pacer = { acquire: async (_a, _s, o) => (priorities.push(o?.priority), 0) };
+    const lcic = createResilientLcicClient(scriptedLcic().client, { pacer, maxQueueMs: 2_000, ...fakeTime(START) });
+    await lcic.loginOriginId({ sdkAppId: 1, originId: "o" }, { priority: "lookup" });
+    await lcic.describeUser({ userId: "u" }, { priority: "background" });
+    await lcic.registerUser({ sdkAppId: 1, originId: "o" });
+    expect(priorities).toEqual(["lookup", "background", "interactive"]);
+  });
 });

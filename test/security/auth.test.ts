@@ -65,6 +65,22 @@ describe("authentication refusals (401, nothing else happens)", () => {
     expectUnauthenticated(await leavesNoTrace(() => registerAs({}, "nobody")), "Missing bearer token");
   });
 
+  it("refuses an anonymous request before validating its document: no field names leak", async () => {
+    const probes = [
+      "{ classroomUser(originId: \"x\") { ... on ClassroomUser { secret } } }",
+      "{ classroomUsr }",
+      "mutation { registerClassroomUser(input: { originID: \"x\" }) { __typename } }",
+      "{ classroomUser(",
+    ];
+    for (const query of probes) {
+      const response = await leavesNoTrace(() => t.gql({ query }, {}));
+      expectUnauthenticated(response, "Missing bearer token");
+      expect(response.text).not.toMatch(/Cannot query|Did you mean|classroomUser|originId|Syntax Error/);
+    }
+    // The same probe with a bad token is refused the same way.
+    expectUnauthenticated(await t.gql({ query: "{ classroomUsr }" }, bearer("not-a-jwt")));
+  });
+
   it("refuses a non-Bearer scheme", async () => {
     expectUnauthenticated(await leavesNoTrace(() => registerAs({ authorization: "Basic dXNlcjpwYXNz" }, "x")), "Authorization header must use the Bearer scheme");
   });

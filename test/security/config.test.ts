@@ -53,7 +53,7 @@ describe("loadConfig: authentication and hardening variables", () => {
   });
 
   it("production turns introspection and GraphiQL off unless enabled", () => {
-    const base = { NODE_ENV: "production", DATABASE_URL: "postgres://x@db/y", TOKEN_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString("base64") };
+    const base = { NODE_ENV: "production", AUTH_JWT_SECRET: "0123456789abcdef0123456789abcdef", DATABASE_URL: "postgres://x@db/y", TOKEN_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString("base64") };
     expect(loadConfig(base).security).toMatchObject({ introspection: false, graphiql: false });
     expect(loadConfig({ ...base, GRAPHQL_INTROSPECTION: "true", GRAPHIQL: "1" }).security).toMatchObject({ introspection: true, graphiql: true });
   });

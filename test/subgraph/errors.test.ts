@@ -1,6 +1,7 @@
 // Every LCIC failure maps to its union member, with LCIC's requestId where LCIC answered; what is
 // stored afterwards is checked row by row.
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { LCIC_AUTH_MESSAGE } from "../../src/lcic/errors.js";
 import { APP, find, register, startTestServer, type TestServer } from "../support/server.js";
 
 // Allowed by our config but unknown to the emulator: LCIC answers InvalidParameter.SdkAppId.
@@ -55,12 +56,17 @@ describe("registerClassroomUser: LCIC refuses (nothing created, nothing stored)"
     expect(await server.rows()).toEqual([]);
   });
 
-  it("AuthFailure (wrong secret key) → LcicError with the AuthFailure code and requestId", async () => {
-    const wrongKey = await startTestServer({ credentials: { secretKey: "definitely-not-the-key-000000000" } });
+  it("AuthFailure (wrong secret key) → LcicError with the AuthFailure code, a generic message and requestId; LCIC's text only in the log", async () => {
+    const wrongKey = await startTestServer({ credentials: { secretKey: "definitely-not-the-key-000000000" }, logLevel: "warn" });
     try {
       const r = await register(wrongKey, { originId: "f4" });
       expect(r.__typename).toBe("LcicError");
       expect(r.code).toMatch(/^AuthFailure\./);
+      // LCIC's own explanation (which credential, which signature step) is not the caller's business.
+      expect(r.message).toBe(LCIC_AUTH_MESSAGE);
+      expect(r.message).not.toMatch(/signature|SecretId|credential scope/i);
+      const logged = wrongKey.logs.map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(logged).toContainEqual(expect.objectContaining({ level: 50, code: r.code, action: "RegisterUser", detail: expect.stringMatching(/signature/i) }));
       expect(r.requestId).toMatch(REQUEST_ID);
       expect(await wrongKey.rows()).toEqual([]);
       expect(wrongKey.emulator.users()).toEqual([]);

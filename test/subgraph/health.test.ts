@@ -62,7 +62,7 @@ describe("GraphiQL", () => {
   });
 
   it("GraphiQL is off in production", async () => {
-    const prod = await startTestServer({ configEnv: { NODE_ENV: "production", DATABASE_URL: "postgres://unused/x", TOKEN_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString("base64") } });
+    const prod = await startTestServer({ configEnv: { NODE_ENV: "production", AUTH_MODE: "none", DATABASE_URL: "postgres://unused/x", TOKEN_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString("base64") } });
     try {
       const res = await fetch(prod.graphqlUrl, { headers: { accept: "text/html" } });
       expect(await res.text()).not.toMatch(/<html/i);
