@@ -4,35 +4,69 @@
  * parse, validate and execute under the request's server span.
  */
 import type { Tracer } from "@opentelemetry/api";
-import { usePrometheus } from "@graphql-yoga/plugin-prometheus";
+import { createCounter, createHistogram, usePrometheus, type FillLabelsFnParams } from "@graphql-yoga/plugin-prometheus";
 import type { DefinitionNode, DocumentNode, OperationDefinitionNode } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import type { Registry } from "prom-client";
 import { currentRequestContext } from "./request-context.js";
 import { startChildSpan } from "./tracing.js";
 
+/** Distinct operation names kept as label values per app; later new names count as "other". */
+const MAX_OPERATION_NAMES = 200;
+const OPERATION_NAME = /^[_A-Za-z][_0-9A-Za-z]{0,63}$/;
+const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
 export function graphqlMetrics(registry: Registry): Plugin {
+  // Operation names come from clients: a client inventing names must not grow the registry without
+  // bound, so the first MAX_OPERATION_NAMES names are kept and the rest are "other".
+  const seen = new Set<string>();
+  const operationName = (name: string | undefined): string => {
+    if (!name) return "Anonymous";
+    if (seen.has(name)) return name;
+    if (seen.size >= MAX_OPERATION_NAMES || !OPERATION_NAME.test(name)) return "other";
+    seen.add(name);
+    return name;
+  };
+  type OperationLabel = "operationName" | "operationType";
+  const operationLabels: OperationLabel[] = ["operationName", "operationType"];
+  const labelsOf = (params: FillLabelsFnParams) => ({ operationName: operationName(params.operationName), operationType: params.operationType ?? "unknown" });
+  const histogram = <Phases,>(name: string, help: string) =>
+    createHistogram<Phases, OperationLabel>({ registry, histogram: { name, help, labelNames: operationLabels, buckets: DURATION_BUCKETS }, fillLabelsFn: labelsOf });
   return usePrometheus({
     registry,
     // Never on the public port: the metrics listener serves the registry.
     endpoint: false,
     metrics: {
-      graphql_envelop_request: true,
-      graphql_envelop_request_duration: true,
-      graphql_envelop_phase_parse: true,
-      graphql_envelop_phase_validate: true,
-      graphql_envelop_phase_context: true,
-      graphql_envelop_phase_execute: true,
-      graphql_envelop_error_result: true,
-      graphql_yoga_http_duration: true,
+      graphql_envelop_request: createCounter({
+        registry,
+        counter: { name: "graphql_envelop_request", help: "GraphQL operations executed, by operation", labelNames: operationLabels },
+        fillLabelsFn: labelsOf,
+      }),
+      graphql_envelop_request_duration: histogram<"execute" | "subscribe">("graphql_envelop_request_duration", "Time to execute a GraphQL operation, seconds"),
+      graphql_envelop_phase_parse: histogram<"parse">("graphql_envelop_phase_parse", "Time to parse a GraphQL document, seconds"),
+      graphql_envelop_phase_validate: histogram<"validate">("graphql_envelop_phase_validate", "Time to validate a GraphQL document, seconds"),
+      graphql_envelop_phase_context: histogram<"context">("graphql_envelop_phase_context", "Time to build the context (authentication), seconds"),
+      graphql_envelop_phase_execute: histogram<"execute">("graphql_envelop_phase_execute", "Time to execute a GraphQL operation, seconds"),
+      graphql_envelop_error_result: createCounter({
+        registry,
+        counter: { name: "graphql_envelop_error_result", help: "GraphQL errors in results, by operation and phase", labelNames: [...operationLabels, "phase"] },
+        fillLabelsFn: (params: FillLabelsFnParams) => ({ ...labelsOf(params), phase: params.errorPhase ?? "unknown" }),
+      }),
+      graphql_yoga_http_duration: createHistogram({
+        registry,
+        histogram: { name: "graphql_yoga_http_duration", help: "Time to answer a GraphQL HTTP request, seconds", labelNames: [...operationLabels, "method", "statusCode"], buckets: DURATION_BUCKETS },
+        fillLabelsFn: (params: FillLabelsFnParams, context: { request: Request; response: Response }) => ({
+          ...labelsOf(params),
+          method: context.request.method,
+          statusCode: context.response.status,
+        }),
+      }),
       graphql_envelop_request_time_summary: false,
       graphql_envelop_deprecated_field: false,
       graphql_envelop_schema_change: false,
       graphql_envelop_execute_resolver: false,
       graphql_envelop_phase_subscribe: false,
     },
-    // Bounded labels only: an error's path may carry list indices, a URL its query string.
-    labels: { path: false, url: false },
   }) as Plugin;
 }
 

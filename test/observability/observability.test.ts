@@ -76,6 +76,14 @@ describe("metrics", () => {
     expect(text).not.toContain(row.user_id);
   });
 
+  it("operation names are bounded label values: an outlandish one counts as other", async () => {
+    const long = `Q${"x".repeat(80)}`;
+    expect((await server.gql(`query ${long} { __typename }`)).status).toBe(200);
+    const text = await scrape();
+    expect(text).not.toContain(long);
+    expect(sample(text, "graphql_envelop_request", { operationName: "other", operationType: "query" })).toBe(1);
+  });
+
   it("counts pending rows and their age by SQL when scraped", async () => {
     await server.db.sql`insert into classroom_users (sdk_app_id, origin_id, status, created_at, updated_at) values (${APP}, 'metrics-pending', 'pending', now() - interval '90 seconds', now())`;
     const text = await scrape();
