@@ -119,8 +119,9 @@ export function createApp(deps: AppDeps): App {
       }
     },
   });
+  const repository = new UsersRepository(db.db, db.openSession);
   const users = new UsersService({
-    repository: new UsersRepository(db.db, db.openSession),
+    repository,
     lcic,
     cipher: new TokenCipher(deps.tokenKeys),
     logger,
@@ -170,6 +171,7 @@ export function createApp(deps: AppDeps): App {
     async close(graceMs) {
       await reconciler?.stop();
       await server.close(graceMs);
+      await repository.close();
       await db.close();
       await tracing?.shutdown().catch(() => undefined);
     },

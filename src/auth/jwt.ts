@@ -12,10 +12,10 @@ import {
   jwtVerify,
   type FetchImplementation,
   type JWTPayload,
-  type JWTVerifyGetKey,
   type JWTVerifyOptions,
 } from "jose";
 import type { AuthConfig, JwtAuthConfig } from "./config.js";
+import { VerifiedTokenCache } from "./verified-token-cache.js";
 
 export type { JWTPayload } from "jose";
 
@@ -75,6 +75,11 @@ export interface AuthenticatorOptions {
   jwksCooldownMs?: number;
   /** Refetch the JWKS after this long even when every kid is known, so removed keys stop working. Default 10 min. */
   jwksCacheMaxAgeMs?: number;
+  /**
+   * Tokens already verified (see verified-token-cache.ts); `false` verifies every request.
+   * Default: a cache of 10,000 tokens.
+   */
+  verifiedTokenCache?: VerifiedTokenCache | false;
 }
 
 /** Asymmetric algorithms only: with a public key set, an HS* token would be "signed" with public data. */
@@ -117,18 +122,22 @@ function createJwtAuthenticator(config: JwtAuthConfig, options: AuthenticatorOpt
   };
 
   let verify: (token: string) => Promise<JWTPayload>;
+  let keySet: RemoteJWKSet | undefined;
   if (config.keys.kind === "jwks") {
-    const keySet: JWTVerifyGetKey = createRemoteJWKSet(config.keys.url, {
+    const remote = createRemoteJWKSet(config.keys.url, {
       timeoutDuration: options.jwksTimeoutMs ?? 5_000,
       cooldownDuration: options.jwksCooldownMs ?? 30_000,
       cacheMaxAge: options.jwksCacheMaxAgeMs ?? 600_000,
       ...(options.fetch ? { [customFetch]: options.fetch } : {}),
     });
-    verify = async (token) => (await jwtVerify(token, keySet, verifyOptions)).payload;
+    keySet = remote;
+    verify = async (token) => (await jwtVerify(token, remote, verifyOptions)).payload;
   } else {
     const secret = config.keys.secret.bytes;
     verify = async (token) => (await jwtVerify(token, secret, verifyOptions)).payload;
   }
+  const cache = options.verifiedTokenCache ?? new VerifiedTokenCache();
+  if (cache) verify = cachedVerification(verify, cache, keySet);
 
   return {
     async authenticate(authorizationHeader) {
@@ -148,6 +157,55 @@ function createJwtAuthenticator(config: JwtAuthConfig, options: AuthenticatorOpt
       };
     },
   };
+}
+
+type RemoteJWKSet = ReturnType<typeof createRemoteJWKSet>;
+
+/**
+ * Verification through `cache`. With a remote key set, a cached token is used only while the key set
+ * is fresh (jose refetches it after `cacheMaxAge`, which happens only during a full verification), and
+ * after every full verification the key set is compared with the one before: when it changed (a key
+ * added, rotated or removed) the cache is emptied, and a token verified while it changed is not cached.
+ */
+function cachedVerification(
+  verify: (token: string) => Promise<JWTPayload>,
+  cache: VerifiedTokenCache,
+  keySet: RemoteJWKSet | undefined,
+): (token: string) => Promise<JWTPayload> {
+  let keys = keySet ? fingerprint(keySet) : "";
+  let generation = 0;
+  const noteKeySet = () => {
+    if (!keySet) return;
+    const now = fingerprint(keySet);
+    if (now === keys) return;
+    // The first key set fetched is no change: nothing was cached before it.
+    if (keys !== "") {
+      generation++;
+      cache.clear();
+    }
+    keys = now;
+  };
+  return async (token) => {
+    if (!keySet || keySet.fresh) {
+      const claims = cache.get(token);
+      if (claims) return claims;
+    }
+    const before = generation;
+    let claims: JWTPayload;
+    try {
+      claims = await verify(token);
+    } finally {
+      noteKeySet();
+    }
+    if (generation === before) cache.set(token, claims);
+    return claims;
+  };
+}
+
+/** The public keys as fetched; only compared for change. */
+function fingerprint(keySet: RemoteJWKSet): string {
+  const jwks = keySet.jwks();
+  return jwks ? JSON.stringify(jwks.keys) : "";
 }
 
 function bearerToken(header: string | null | undefined): string {

@@ -1,4 +1,4 @@
-import { and, eq, inArray, lt, or, sql, type SQL } from "drizzle-orm";
+import { and, eq, lt, sql } from "drizzle-orm";
 import type postgres from "postgres";
 import type { Database } from "../db/client.js";
 import { classroomUsers, type ClassroomUserRow } from "../db/schema.js";
@@ -23,17 +23,14 @@ const LOCK_NAMESPACE = 7_345_001; // first key of the two-key advisory lock: "cl
  */
 const MAX_LOCK_CONNECTIONS = 10;
 
+/**
+ * A lock connection whose lock was released cleanly is kept this long for the next registration:
+ * opening one (fork, authentication) cost 10-50 ms, most of a registration's own time.
+ */
+const IDLE_LOCK_SESSION_MS = 5_000;
+
 export class LockTimeoutError extends Error {
   override readonly name = "LockTimeoutError";
-}
-
-/** `(sdk_app_id, origin_id) in ((…), …)`: a row-value IN list, which Drizzle's builder cannot express. */
-function originKeysIn(keys: ReadonlyArray<{ sdkAppId: number; originId: string }>): SQL {
-  const tuples = sql.join(
-    keys.map((k) => sql`(${k.sdkAppId}::bigint, ${k.originId}::text)`),
-    sql`, `,
-  );
-  return sql`(${classroomUsers.sdkAppId}, ${classroomUsers.originId}) in (${tuples})`;
 }
 
 /** SQL for classroom users. Knows nothing about LCIC or GraphQL. */
@@ -41,9 +38,14 @@ export class UsersRepository {
   // Hot-path lookups are prepared once: unprepared Drizzle queries cost an extra round trip and a re-plan.
   private readonly byUserId;
   private readonly byOriginId;
+  private readonly byReferences;
 
   private readonly keyGates = new KeyedGates();
   private readonly lockConnections = new Gate(MAX_LOCK_CONNECTIONS);
+  /** Lock connections holding no lock, newest last; with those in use never more than MAX_LOCK_CONNECTIONS. */
+  private readonly idleLockSessions: Array<{ session: postgres.Sql; idleSince: number }> = [];
+  private lockSessionsInUse = 0;
+  private idleSweep: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly db: Database,
@@ -62,6 +64,23 @@ export class UsersRepository {
       .where(and(eq(classroomUsers.sdkAppId, sql.placeholder("sdkAppId")), eq(classroomUsers.originId, sql.placeholder("originId"))))
       .limit(1)
       .prepare("classroom_users_by_origin_id");
+    // Prepared with the keys as arrays, so any mix of references is one statement with one plan
+    // (a query built per request with 100 literal keys cost more in Drizzle's builder than in
+    // PostgreSQL). Raw SQL for what Drizzle's builder cannot express: `= any(array)` and a join
+    // with unnest(); each half uses its unique index, then the row is read by primary key.
+    this.byReferences = db
+      .select()
+      .from(classroomUsers)
+      .where(
+        sql`${classroomUsers.id} in (
+          select id from classroom_users where user_id = any(${sql.placeholder("userIds")}::text[])
+          union
+          select c.id from classroom_users c
+            join unnest(${sql.placeholder("sdkAppIds")}::bigint[], ${sql.placeholder("originIds")}::text[]) as k(sdk_app_id, origin_id)
+            on c.sdk_app_id = k.sdk_app_id and c.origin_id = k.origin_id
+        )`,
+      )
+      .prepare("classroom_users_by_references");
   }
 
   async findByUserId(userId: string): Promise<ClassroomUserRow | undefined> {
@@ -82,11 +101,12 @@ export class UsersRepository {
     userIds: readonly string[],
     keys: ReadonlyArray<{ sdkAppId: number; originId: string }>,
   ): Promise<ClassroomUserRow[]> {
-    const conditions: SQL[] = [];
-    if (userIds.length > 0) conditions.push(inArray(classroomUsers.userId, [...userIds]));
-    if (keys.length > 0) conditions.push(originKeysIn(keys));
-    if (conditions.length === 0) return [];
-    return this.db.select().from(classroomUsers).where(or(...conditions));
+    if (userIds.length === 0 && keys.length === 0) return [];
+    return this.byReferences.execute({
+      userIds: [...userIds],
+      sdkAppIds: keys.map((k) => k.sdkAppId),
+      originIds: keys.map((k) => k.originId),
+    });
   }
 
   /**
@@ -264,13 +284,19 @@ export class UsersRepository {
    * connection is lost meanwhile. One connection set-up per registration is small beside an LCIC call.
    */
   private async withAdvisoryLock<T>(lockKey: string, wait: boolean, deadline: number, fn: () => Promise<T>): Promise<T | undefined> {
-    const session = this.openSession();
+    const session = this.idleLockSessions.pop()?.session ?? this.openSession();
+    this.lockSessionsInUse += 1;
     let locked = false;
+    // Kept for reuse only when it provably holds no lock of ours: a clean "not taken" or a confirmed unlock.
+    let reusable = false;
     try {
       // Advisory locks are PostgreSQL functions that Drizzle's builder cannot express.
       if (!wait) {
         const [row] = await session<{ ok: boolean }[]>`select pg_try_advisory_lock(${LOCK_NAMESPACE}, hashtext(${lockKey})) as ok`;
-        if (!row?.ok) return undefined;
+        if (!row?.ok) {
+          reusable = true;
+          return undefined;
+        }
       } else {
         try {
           await session`select set_config('lock_timeout', ${`${Math.max(1, Math.round(deadline - Date.now()))}ms`}, false)`;
@@ -283,11 +309,41 @@ export class UsersRepository {
       locked = true;
       return await fn();
     } finally {
-      // Ending the session releases the lock; unlock first anyway so the release does not wait for
-      // the connection's teardown. Either may fail if the connection dropped: the lock went with it.
-      if (locked) await session`select pg_advisory_unlock(${LOCK_NAMESPACE}, hashtext(${lockKey}))`.catch(() => undefined);
-      await session.end({ timeout: 1 }).catch(() => undefined);
+      // Unlock explicitly: the release must not wait for a connection's teardown. It may fail if the
+      // connection dropped: the lock went with the session. A connection not known to be clean is ended.
+      if (locked) {
+        const [row] = await session<{ released: boolean }[]>`select pg_advisory_unlock(${LOCK_NAMESPACE}, hashtext(${lockKey})) as released`.catch(() => []);
+        reusable = row?.released === true;
+      }
+      this.lockSessionsInUse -= 1;
+      if (reusable && this.idleLockSessions.length + this.lockSessionsInUse < MAX_LOCK_CONNECTIONS) {
+        this.idleLockSessions.push({ session, idleSince: Date.now() });
+        this.scheduleIdleSweep();
+      } else {
+        await session.end({ timeout: 1 }).catch(() => undefined);
+      }
     }
+  }
+
+  /** Ends lock connections idle longer than IDLE_LOCK_SESSION_MS; the timer does not keep the process alive. */
+  private scheduleIdleSweep(): void {
+    if (this.idleSweep) return;
+    this.idleSweep = setTimeout(() => {
+      this.idleSweep = undefined;
+      const cutoff = Date.now() - IDLE_LOCK_SESSION_MS;
+      while (this.idleLockSessions.length > 0 && this.idleLockSessions[0]!.idleSince <= cutoff) {
+        void this.idleLockSessions.shift()!.session.end({ timeout: 1 }).catch(() => undefined);
+      }
+      if (this.idleLockSessions.length > 0) this.scheduleIdleSweep();
+    }, IDLE_LOCK_SESSION_MS);
+    this.idleSweep.unref();
+  }
+
+  /** Ends the idle lock connections (shutdown). */
+  async close(): Promise<void> {
+    clearTimeout(this.idleSweep);
+    this.idleSweep = undefined;
+    await Promise.all(this.idleLockSessions.splice(0).map(({ session }) => session.end({ timeout: 1 }).catch(() => undefined)));
   }
 }
 

@@ -1,0 +1,84 @@
+/**
+ * Registration cost of our own work, with an LCIC that answers at once (the emulator, no fault).
+ *
+ * 1. Overhead: new originIds registered one at a time against the built product (NODE_ENV=production),
+ *    spaced wider than the pacer's interval so no call waits for its slot. For each, the end-to-end
+ *    latency minus the time the emulator spent answering its LCIC calls: the median is what our code
+ *    (HTTP, GraphQL, auth, SQL, lock, token sealing, the SDK's signing) costs. Target ≤ 3 ms.
+ * 2. Pace: a burst of concurrent registrations; the most RegisterUser calls LCIC sees in any second (≤ 20).
+ */
+import { performance } from "node:perf_hooks";
+import { QUICK, startEnvironment } from "./support/environment.js";
+import { buildProduct, postJson, startProduct } from "./support/processes.js";
+import { check, finish, fmt, median } from "./support/report.js";
+
+const SEQUENTIAL = Number(process.env.BENCH_REGISTRATIONS ?? (QUICK ? 15 : 60));
+const BURST = Number(process.env.BENCH_REGISTRATION_BURST ?? (QUICK ? 20 : 60));
+/** Wider than the pacer's 55.6 ms interval: no registration waits for a slot. */
+const SPACING_MS = 120;
+
+const mutation = (originId: string) => ({
+  query: `mutation($o: String!) { registerClassroomUser(input: { originId: $o, name: "Bench" }) { __typename ... on RegisterClassroomUserSuccess { created user { userId } } ... on Error { code message } } }`,
+  variables: { o: originId },
+});
+
+async function main(): Promise<void> {
+  buildProduct();
+  // Emulator log lines end in "<ms>ms": with a sub-millisecond clock they time each LCIC answer.
+  const lcicCalls: Array<{ at: number; action: string; ms: number }> = [];
+  const env = await startEnvironment({
+    emulatorLog: (line) => {
+      const match = /^(\w+) \S+.* ([\d.]+)ms$/.exec(line);
+      if (match) lcicCalls.push({ at: performance.now(), action: match[1]!, ms: Number(match[2]) });
+    },
+    now: () => performance.timeOrigin + performance.now(),
+  });
+  let server: Awaited<ReturnType<typeof startProduct>> | undefined;
+  try {
+    const product = await startProduct("product built, AUTH_MODE=none", "built", { ...env.productEnv, AUTH_MODE: "none" });
+    server = product;
+    // Warm-up: the first registrations load code paths and prepare statements.
+    for (let i = 0; i < 5; i++) await postJson(product.url, mutation(`bench-reg-warm-${i}`));
+    const overheads: number[] = [];
+    const latencies: number[] = [];
+    const lcicMs: number[] = [];
+    for (let i = 0; i < SEQUENTIAL; i++) {
+      await new Promise((r) => setTimeout(r, SPACING_MS));
+      const from = lcicCalls.length;
+      const res = await postJson(product.url, mutation(`bench-reg-${i}`));
+      const text = JSON.stringify(res.json);
+      if (res.status !== 200 || !text.includes('"created":true')) throw new Error(`registration failed: ${res.status} ${text}`);
+      const inLcic = lcicCalls.slice(from).reduce((sum, c) => sum + c.ms, 0);
+      latencies.push(res.ms);
+      lcicMs.push(inLcic);
+      overheads.push(res.ms - inLcic);
+    }
+    const calls = lcicCalls.length;
+    console.log(
+      `registration, one at a time (${SEQUENTIAL}): latency median ${median(latencies).toFixed(2)} ms, in LCIC (emulator) median ${median(lcicMs).toFixed(2)} ms, ` +
+        `our own work median ${median(overheads).toFixed(2)} ms, p90 ${[...overheads].sort((a, b) => a - b)[Math.floor(overheads.length * 0.9)]!.toFixed(2)} ms`,
+    );
+    check("registration: median overhead of our own work <= 3 ms", median(overheads), " ms", median(overheads) <= 3);
+
+    const burstFrom = lcicCalls.length;
+    const started = performance.now();
+    const answers = await Promise.all(Array.from({ length: BURST }, (_, i) => postJson(product.url, mutation(`bench-burst-${i}`))));
+    const seconds = (performance.now() - started) / 1000;
+    const failed = answers.filter((a) => a.status !== 200 || !JSON.stringify(a.json).includes('"created":true')).length;
+    const perSecond = new Map<number, number>();
+    for (const call of lcicCalls.slice(burstFrom)) {
+      if (call.action !== "RegisterUser") continue;
+      const second = Math.floor((call.at - started) / 1000);
+      perSecond.set(second, (perSecond.get(second) ?? 0) + 1);
+    }
+    const most = Math.max(0, ...perSecond.values());
+    console.log(`registration burst (${BURST} at once): ${fmt(BURST / seconds, 1)}/s paced, most RegisterUser calls in one second ${most}, failed ${failed} (${calls} LCIC calls before the burst)`);
+    check("registration burst: RegisterUser calls in any second <= 20, none failed", most, "", most <= 20 && failed === 0);
+  } finally {
+    await server?.stop();
+    await env.close();
+  }
+  finish("registration bench");
+}
+
+await main();

@@ -1,0 +1,188 @@
+/**
+ * Servers under test as child processes, their resident memory, and the load generator process.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { readFileSync, readdirSync } from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { freePort } from "../../src/db/embedded.js";
+
+export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+export interface ServerProcess {
+  name: string;
+  url: string;
+  child: ChildProcess;
+  /** Resident memory of the process and its children (tsx runs node in a child), MB. */
+  rssMb(): number;
+  stop(): Promise<void>;
+}
+
+/** How the product is started: the production build, or `npm start` (tsx). */
+export type ProductStart = "built" | "tsx";
+
+/** `npm run build` once per bench run (run.ts builds and sets BENCH_BUILT=1), so `node dist/main.js` runs the current sources. */
+export function buildProduct(): void {
+  if (process.env.BENCH_BUILT === "1") return;
+  const result = spawnSync("npm", ["run", "build", "--silent"], { cwd: ROOT, stdio: "inherit" });
+  if (result.status !== 0) throw new Error("npm run build failed");
+}
+
+/** `nodeArgs` (built start only): e.g. ["--cpu-prof"] to profile the product under a benchmark's load. */
+export async function startProduct(name: string, start: ProductStart, env: Record<string, string>, nodeArgs: string[] = []): Promise<ServerProcess> {
+  const port = await freePort();
+  const command = start === "built" ? [process.execPath, [...nodeArgs, "dist/main.js"]] : ["npm", ["start", "--silent"]];
+  const child = spawn(command[0] as string, command[1] as string[], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, PORT: String(port) },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  return await ready(name, child, `http://127.0.0.1:${port}`, "/graphql");
+}
+
+export async function startBaseline(env: { databaseUrl: string; poolSize: number; sdkAppId: number }): Promise<ServerProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(ROOT, "bench/support/baseline-server.mjs")], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), DATABASE_URL: env.databaseUrl, POOL_SIZE: String(env.poolSize), SDK_APP_ID: String(env.sdkAppId) },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  return await ready("bare node:http + postgres.js", child, `http://127.0.0.1:${port}`, "/");
+}
+
+async function ready(name: string, child: ChildProcess, origin: string, endpoint: string): Promise<ServerProcess> {
+  let exited = false;
+  child.once("exit", () => (exited = true));
+  for (let i = 0; ; i++) {
+    if (exited) throw new Error(`${name} exited before it was ready`);
+    const ok = await new Promise<boolean>((resolve) =>
+      http
+        .get(`${origin}/readyz`, (res) => {
+          res.resume();
+          resolve(res.statusCode === 200);
+        })
+        .on("error", () => resolve(false)),
+    );
+    if (ok) break;
+    if (i > 600) throw new Error(`${name} did not become ready within 60 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const pid = child.pid!;
+  return {
+    name,
+    url: origin + endpoint,
+    child,
+    rssMb: () => treeRssKb(pid) / 1024,
+    async stop() {
+      if (exited) return;
+      const tree = descendants(pid);
+      const gone = new Promise((r) => child.once("exit", r));
+      // npm forwards the signal to the script (sh execs tsx, tsx forwards to its node): one signal, at the top.
+      child.kill("SIGTERM");
+      await gone;
+      for (let i = 0; i < 50 && tree.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
+      for (const p of tree.filter(alive)) process.kill(p, "SIGKILL");
+    },
+  };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const task of tasks) {
+    let children = "";
+    try {
+      children = readFileSync(`/proc/${pid}/task/${task}/children`, "utf8");
+    } catch {
+      continue;
+    }
+    for (const child of children.split(" ").filter(Boolean).map(Number)) out.push(child, ...descendants(child));
+  }
+  return out;
+}
+
+function treeRssKb(pid: number): number {
+  let total = 0;
+  for (const p of [pid, ...descendants(pid)]) {
+    try {
+      total += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, "utf8"))?.[1] ?? 0);
+    } catch {
+      /* exited */
+    }
+  }
+  return total;
+}
+
+export interface LoadSpec {
+  kind: "lookup" | "entities" | "baseline";
+  users: number;
+  sdkAppId: number;
+  connections: number;
+  warmupS: number;
+  durationS: number;
+  tokens?: string[];
+  representations?: number;
+}
+
+export interface LoadResult {
+  requests: number;
+  seconds: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  /** Answers by HTTP status. */
+  statusCodes: Record<string, number>;
+  /** Highest resident memory of the server seen during the measured window, MB. */
+  peakRssMb: number;
+  /** Resident memory right after the load, MB. */
+  rssAfterMb: number;
+}
+
+/** Drives `server` from a separate process (bench/support/load-worker.mjs), sampling its memory. */
+export async function runLoad(server: ServerProcess, spec: LoadSpec): Promise<LoadResult> {
+  const child = spawn(process.execPath, [path.join(ROOT, "bench/support/load-worker.mjs"), JSON.stringify({ ...spec, url: server.url })], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let output = "";
+  let peakRssMb = 0;
+  let sampler: NodeJS.Timeout | undefined;
+  child.stdout!.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+    if (!sampler && output.includes('"measuring"')) {
+      sampler = setInterval(() => (peakRssMb = Math.max(peakRssMb, server.rssMb())), 250);
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  clearInterval(sampler);
+  const line = output.trim().split("\n").at(-1) ?? "";
+  if (code !== 0 || !line.includes('"requests"')) throw new Error(`load generator failed (exit ${code}): ${output}`);
+  const rssAfterMb = server.rssMb();
+  return { ...(JSON.parse(line) as Omit<LoadResult, "peakRssMb" | "rssAfterMb">), peakRssMb: Math.max(peakRssMb, rssAfterMb), rssAfterMb };
+}
+
+/** One GraphQL request, for checking that a server answers what the load will ask. */
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: unknown; ms: number }> {
+  const started = performance.now();
+  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+  const json: unknown = await res.json();
+  return { status: res.status, json, ms: performance.now() - started };
+}
