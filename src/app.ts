@@ -137,12 +137,7 @@ export function createApp(deps: AppDeps): App {
   const reconcilerEnabled = deps.reconciler === undefined ? config.reconciler.enabled : deps.reconciler !== false;
   const reconciler = reconcilerEnabled ? startReconciler({ users, logger, ...reconcilerOptions }) : undefined;
   const registrationLimiter = new RegistrationLimiter(db.db, { limit: config.security.registrationsPerMinute });
-  const consume = registrationLimiter.consume.bind(registrationLimiter);
-  registrationLimiter.consume = async (clientKey) => {
-    const decision = await consume(clientKey);
-    if (!decision.allowed) metrics.clientRefused("registration");
-    return decision;
-  };
+  countRefusals(registrationLimiter, metrics, "registration");
   const trustedDocuments = config.security.trustedDocumentsFile ? loadTrustedDocuments(config.security.trustedDocumentsFile) : undefined;
   const server = createServer({
     db,
@@ -175,6 +170,16 @@ export function createApp(deps: AppDeps): App {
       await db.close();
       await tracing?.shutdown().catch(() => undefined);
     },
+  };
+}
+
+/** A per-client limit whose refusals are counted (`classroom_users_client_refusals_total{limit}`). */
+function countRefusals<D extends { allowed: boolean }>(limiter: { consume(clientKey: string): Promise<D> }, metrics: ProductMetrics, limit: string): void {
+  const consume = limiter.consume.bind(limiter);
+  limiter.consume = async (clientKey) => {
+    const decision = await consume(clientKey);
+    if (!decision.allowed) metrics.clientRefused(limit);
+    return decision;
   };
 }
 
