@@ -13,6 +13,7 @@ import { createMetrics, type ProductMetrics } from "./observability/metrics.js";
 import { recordSpan, type Tracing } from "./observability/tracing.js";
 import { loadTrustedDocuments } from "./security/trusted-documents.js";
 import { createServer, type AppServer } from "./server.js";
+import { RegistrationLock } from "./users/registration-lock.js";
 import { UsersRepository } from "./users/repository.js";
 import { UsersService } from "./users/service.js";
 import { TokenCipher } from "./users/tokens.js";
@@ -119,14 +120,20 @@ export function createApp(deps: AppDeps): App {
       }
     },
   });
-  const repository = new UsersRepository(db.db, db.openSession);
+  const lock = new RegistrationLock(db.openSession);
   const users = new UsersService({
-    repository,
+    repository: new UsersRepository(db.db),
+    lock,
     lcic,
     cipher: new TokenCipher(deps.tokenKeys),
     logger,
     sdkAppId: config.lcic.sdkAppId,
     sdkAppIds: config.lcic.sdkAppIds,
+    lookup: {
+      missTtlMs: config.lookups.missTtlMs,
+      // The same per-client fixed-window counter as registrations, under its own keys (`lookup:<client>`).
+      fallbackBudget: countRefusals(new RegistrationLimiter(db.db, { limit: config.lookups.fallbacksPerMinute }), metrics, "lookup_fallback"),
+    },
   });
   observeUsers(users, metrics, logger);
   const reconcilerOptions = {
@@ -166,7 +173,7 @@ export function createApp(deps: AppDeps): App {
     async close(graceMs) {
       await reconciler?.stop();
       await server.close(graceMs);
-      await repository.close();
+      await lock.close();
       await db.close();
       await tracing?.shutdown().catch(() => undefined);
     },
@@ -174,13 +181,14 @@ export function createApp(deps: AppDeps): App {
 }
 
 /** A per-client limit whose refusals are counted (`classroom_users_client_refusals_total{limit}`). */
-function countRefusals<D extends { allowed: boolean }>(limiter: { consume(clientKey: string): Promise<D> }, metrics: ProductMetrics, limit: string): void {
+function countRefusals<D extends { allowed: boolean }, L extends { consume(clientKey: string): Promise<D> }>(limiter: L, metrics: ProductMetrics, limit: string): L {
   const consume = limiter.consume.bind(limiter);
   limiter.consume = async (clientKey) => {
     const decision = await consume(clientKey);
     if (!decision.allowed) metrics.clientRefused(limit);
     return decision;
   };
+  return limiter;
 }
 
 /** The pacer, counting the calls waiting for a slot. */

@@ -32,7 +32,7 @@ describe("exactly-once registration in one process (real SDK + emulator)", () =>
 
   /** A pending row as a crashed or timed-out request leaves it: attempts > 0, last changed long ago. */
   async function stalePending(originId: string, attempts: number) {
-    const row = await h.repository.ensurePending({ sdkAppId, originId, name: "Crashed" });
+    const row = await h.repository.findOrInsertPending({ sdkAppId, originId, name: "Crashed" });
     for (let i = 0; i < attempts; i++) await h.repository.recordAttempt(row.id, "Crashed", null);
     await h.db.db.update(classroomUsers).set({ updatedAt: sql`now() - interval '1 hour'` }).where(eq(classroomUsers.id, row.id));
     return row;
@@ -122,7 +122,7 @@ describe("exactly-once registration in one process (real SDK + emulator)", () =>
     });
 
     it("leaves fresh pending rows alone (their request may still be running)", async () => {
-      const row = await h.repository.ensurePending({ sdkAppId, originId: "rec-fresh" });
+      const row = await h.repository.findOrInsertPending({ sdkAppId, originId: "rec-fresh" });
       await h.repository.recordAttempt(row.id, null, null);
       const reconciler = startReconciler({ users: h.users, logger, intervalMs: 3_600_000, staleAfterMs: 60_000 });
       try {
@@ -140,7 +140,7 @@ describe("exactly-once registration in one process (real SDK + emulator)", () =>
       const held = new Promise<void>((r) => (release = r));
       let acquired!: () => void;
       const isHeld = new Promise<void>((r) => (acquired = r));
-      const holder = h.repository.withRegistrationLock({ sdkAppId, originId: "rec-locked" }, { timeoutMs: 5_000 }, async () => {
+      const holder = h.lock.withLock({ sdkAppId, originId: "rec-locked" }, { timeoutMs: 5_000 }, async () => {
         acquired();
         await held;
       });
