@@ -35,7 +35,7 @@ it("registrations fail fast, reads and readiness continue, and the metric and lo
 
   const metrics = await server.app.metrics.text();
   expect(metrics).toContain('classroom_users_lcic_calls_total{action="RegisterUser",outcome="AuthFailure.SecretIdNotFound"} 3');
-  expect(metrics).toContain('classroom_users_registrations_total{outcome="LcicError"} 3');
+  expect(metrics).toContain('classroom_users_registrations_total{outcome="LcicRequestError"} 3');
   const errors = server.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => (l.level as number) >= 50);
   expect(errors.some((l) => l.code === "AuthFailure.SecretIdNotFound" && /credentials/.test(String(l.msg)))).toBe(true);
   expect(errors.some((l) => JSON.stringify(l).includes(LCIC_MESSAGE))).toBe(true);

@@ -51,7 +51,7 @@ describe("metrics", () => {
     const text = await scrape();
     expect(sample(text, "classroom_users_registrations_total", { outcome: "created" })).toBe(1);
     expect(sample(text, "classroom_users_registrations_total", { outcome: "existing" })).toBe(1);
-    expect(sample(text, "classroom_users_registrations_total", { outcome: "LcicError" })).toBe(1);
+    expect(sample(text, "classroom_users_registrations_total", { outcome: "LcicRequestError" })).toBe(1);
     expect(sample(text, "classroom_users_lcic_calls_total", { action: "RegisterUser", outcome: "ok" })).toBe(1);
     expect(sample(text, "classroom_users_lcic_calls_total", { action: "RegisterUser", outcome: "FailedOperation" })).toBe(1);
     expect(sample(text, "classroom_users_lcic_call_duration_seconds_count", { action: "RegisterUser" })).toBe(2);
