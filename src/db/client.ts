@@ -49,10 +49,6 @@ export function connectDatabase(url: string, options: ConnectOptions = {}): Data
     onnotice: () => {},
     connection: { application_name: options.applicationName ?? "classroom-users" },
     connect_timeout: connectTimeout,
-    // No array-type lookup per new connection: none of our statements uses arrays, and postgres.js runs
-    // that lookup unawaited: a database stopping during it left an unhandled rejection (which ends a
-    // Node process) and the connection's first statement unanswered for good.
-    fetch_types: false,
     backoff,
   }));
   const db = drizzle(sql, { schema });
@@ -66,7 +62,6 @@ export function connectDatabase(url: string, options: ConnectOptions = {}): Data
           onnotice: () => {},
           connection: { application_name: `${options.applicationName ?? "classroom-users"}:lock` },
           connect_timeout: connectTimeout,
-          fetch_types: false,
           backoff,
         }),
       ),
