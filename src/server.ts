@@ -20,11 +20,13 @@ import type { Tracing } from "./observability/tracing.js";
 import { buildSchema, type GraphQLContext } from "./schema/index.js";
 import { disableIntrospection, requestLimits } from "./security/request-limits.js";
 import { operationIdOf } from "./security/trusted-documents.js";
+import type { BulkRegistration } from "./users/bulk-registration.js";
 import type { UsersService } from "./users/service.js";
 
 export interface ServerDeps {
   db: Pick<DatabaseHandle, "ping">;
   users: UsersService;
+  bulkRegistration: BulkRegistration;
   logger: Logger;
   /** Reported by /readyz for operators; LCIC being down does not make the service unready (reads still work). */
   lcicCircuit?: () => string;
@@ -138,6 +140,7 @@ export function createServer(deps: ServerDeps): AppServer {
       if (requestContext) requestContext.actor = clientKey;
       return {
         users: deps.users,
+        bulkRegistration: deps.bulkRegistration,
         principal,
         auth: { scopes: deps.auth.scopes, defaultSdkAppId: deps.defaultSdkAppId },
         clientKey,

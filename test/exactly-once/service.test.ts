@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { classroomUsers } from "../../src/db/schema.js";
 import { startReconciler } from "../../src/jobs/reconciler.js";
 import { createLogger } from "../../src/logger.js";
-import { LcicUnavailableError } from "../../src/users/errors.js";
+import { LcicRateLimitedError, LcicUnavailableError } from "../../src/users/errors.js";
 import { createTestDatabase } from "../support/database.js";
 import { startServiceHarness, type ServiceHarness } from "./harness.js";
 
@@ -150,10 +150,14 @@ describe("exactly-once registration in one process (real SDK + emulator)", () =>
       await holder;
 
       h.emulator.injectFault({ action: "LoginOriginId", mode: "http", status: 503, times: 10 });
-      await expect(h.users.reconcilePending(row)).rejects.toBeInstanceOf(LcicUnavailableError);
+      // LCIC's 503, or (its calls being background work) the pacer refusing the retry while the
+      // failed attempt's slot is still booked: either way the row is not reconciled and stays.
+      const refusal = await h.users.reconcilePending(row).catch((e: unknown) => e);
+      expect(refusal instanceof LcicUnavailableError || refusal instanceof LcicRateLimitedError, String(refusal)).toBe(true);
       expect(await h.repository.findByOriginId(sdkAppId, "rec-locked")).toMatchObject({ status: "pending", attempts: 1 });
       h.emulator.clearFaults();
-      expect(await h.users.reconcilePending(row)).toBe("cleared");
+      // Background work waits for idle LCIC budget (the reconciler waits; here the test does).
+      await expect.poll(() => h.users.reconcilePending(row).catch((e: unknown) => String(e)), { timeout: 5_000 }).toBe("cleared");
     });
   });
 });
