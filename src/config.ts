@@ -105,6 +105,7 @@ const envSchema = z.object({
   MAX_BODY_BYTES: intInRange(1024, 10 * 1024 * 1024),
   REGISTRATION_RATE_LIMIT_PER_MINUTE: intInRange(0, 1_000_000),
   TRUSTED_DOCUMENTS_FILE: optionalString,
+  HTTP_FAST_LANE: boolFlag(false),
 });
 
 /** Defaults of the request limits; docs/security.md lists them too. */
@@ -170,6 +171,8 @@ export interface Config {
   /** Who may call: AUTH_* variables (src/auth/config.ts). */
   auth: AuthConfig;
   security: SecurityConfig;
+  /** HTTP_FAST_LANE: plain JSON POSTs to /graphql bypass yoga's Fetch layer (src/http/fast-lane.ts). */
+  httpFastLane: boolean;
 }
 
 export interface SecurityConfig {
@@ -299,5 +302,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       registrationsPerMinute: e.REGISTRATION_RATE_LIMIT_PER_MINUTE ?? SECURITY_DEFAULTS.registrationsPerMinute,
       trustedDocumentsFile: e.TRUSTED_DOCUMENTS_FILE,
     },
+    httpFastLane: e.HTTP_FAST_LANE,
   };
 }
