@@ -37,6 +37,9 @@ const sdkAppId = z.coerce
   .positive({ message: "must be a positive application id" })
   .max(Number.MAX_SAFE_INTEGER);
 
+/** HTTP_FAST_LANE when unset (src/http/fast-lane.ts). */
+export const DEFAULT_HTTP_FAST_LANE = false;
+
 const envSchema = z.object({
   NODE_ENV: optionalString,
   PORT: intInRange(0, 65535),
@@ -105,7 +108,7 @@ const envSchema = z.object({
   MAX_BODY_BYTES: intInRange(1024, 10 * 1024 * 1024),
   REGISTRATION_RATE_LIMIT_PER_MINUTE: intInRange(0, 1_000_000),
   TRUSTED_DOCUMENTS_FILE: optionalString,
-  HTTP_FAST_LANE: boolFlag(false),
+  HTTP_FAST_LANE: boolFlag(DEFAULT_HTTP_FAST_LANE),
 });
 
 /** Defaults of the request limits; docs/security.md lists them too. */

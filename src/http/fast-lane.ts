@@ -207,7 +207,10 @@ function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
     });
     req.once("end", () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, received)));
     req.once("error", () => resolve(undefined));
-    req.once("aborted", () => resolve(undefined));
+    // The client went away before the whole body arrived (a later `resolve` is a no-op).
+    req.once("close", () => {
+      if (!req.complete) resolve(undefined);
+    });
   });
 }
 
