@@ -37,8 +37,8 @@ const sdkAppId = z.coerce
   .positive({ message: "must be a positive application id" })
   .max(Number.MAX_SAFE_INTEGER);
 
-/** HTTP_FAST_LANE when unset (src/http/fast-lane.ts). */
-export const DEFAULT_HTTP_FAST_LANE = false;
+/** HTTP_FAST_LANE when unset (src/http/fast-lane.ts): on; `false` sends every request through yoga. */
+export const DEFAULT_HTTP_FAST_LANE = true;
 
 const envSchema = z.object({
   NODE_ENV: optionalString,

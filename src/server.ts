@@ -183,7 +183,7 @@ export function createServer(deps: ServerDeps): AppServer {
       ]),
       authenticate: (header) => authenticateRequest(authenticator, header, logger),
       remember: (request, principal) => principals.set(request, principal),
-      onDisabled: (reason) => logger.warn({ reason }, "HTTP_FAST_LANE is set but off: every request goes through yoga"),
+      onDisabled: (reason) => logger.warn({ reason }, "HTTP_FAST_LANE is off: a yoga plugin has hooks the lane does not reproduce, so every request goes through yoga"),
     });
   }
 

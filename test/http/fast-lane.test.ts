@@ -2,8 +2,8 @@
  * HTTP_FAST_LANE (src/http/fast-lane.ts) answers exactly as yoga does: two replicas on one
  * database, one with the lane and one without, get the same requests; status, headers and body
  * must be byte-for-byte the same, and the lane must have answered the ones it is meant to take
- * (and left the others to yoga). The whole HTTP suite also runs on the lane (vitest project
- * "fast-lane").
+ * (and left the others to yoga). The whole HTTP suite runs on both paths (the lane by default,
+ * yoga in the vitest project "yoga-path").
  */
 import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -1,6 +1,6 @@
 /**
- * HTTP_FAST_LANE for the servers tests start. The vitest project "fast-lane" sets it in the
- * environment, so the HTTP-level suites run once through yoga and once through the lane.
+ * HTTP_FAST_LANE for the servers tests start. The vitest project "yoga-path" sets it to false in
+ * the environment, so the HTTP-level suites run once through the lane (the default) and once through yoga.
  */
 export function laneEnv(): Record<string, string> {
   const value = process.env.HTTP_FAST_LANE;
