@@ -10,6 +10,7 @@ import { RegistrationLimiter } from "./limits/registration-limiter.js";
 import type { Logger } from "./logger.js";
 import { loadTrustedDocuments } from "./security/trusted-documents.js";
 import { createServer, type AppServer } from "./server.js";
+import { RegistrationLock } from "./users/registration-lock.js";
 import { UsersRepository } from "./users/repository.js";
 import { UsersService } from "./users/service.js";
 import { TokenCipher } from "./users/tokens.js";
@@ -73,14 +74,20 @@ export function createApp(deps: AppDeps): App {
       else if (event.type === "call" && event.outcome === "error") logger.warn(event, "LCIC call failed");
     },
   });
-  const repository = new UsersRepository(db.db, db.openSession);
+  const lock = new RegistrationLock(db.openSession);
   const users = new UsersService({
-    repository,
+    repository: new UsersRepository(db.db),
+    lock,
     lcic,
     cipher: new TokenCipher(deps.tokenKeys),
     logger,
     sdkAppId: config.lcic.sdkAppId,
     sdkAppIds: config.lcic.sdkAppIds,
+    lookup: {
+      missTtlMs: config.lookups.missTtlMs,
+      // The same per-client fixed-window counter as registrations, under its own keys (`lookup:<client>`).
+      fallbackBudget: new RegistrationLimiter(db.db, { limit: config.lookups.fallbacksPerMinute }),
+    },
   });
   const reconcilerOptions = {
     intervalMs: config.reconciler.intervalMs,
@@ -113,7 +120,7 @@ export function createApp(deps: AppDeps): App {
     async close(graceMs) {
       await reconciler?.stop();
       await server.close(graceMs);
-      await repository.close();
+      await lock.close();
       await db.close();
     },
   };

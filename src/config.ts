@@ -80,7 +80,7 @@ const envSchema = z.object({
   RECONCILER_ENABLED: boolFlag(true),
   RECONCILER_INTERVAL_MS: intInRange(100, 3_600_000),
   RECONCILER_STALE_AFTER_MS: intInRange(100, 86_400_000),
-  // Hardening (see docs/security.md). AUTH_* variables are parsed by src/auth/config.ts.
+  // Hardening (README "Security"). AUTH_* variables are parsed by src/auth/config.ts.
   CORS_ORIGINS: z.preprocess(
     commaSeparated,
     z
@@ -108,10 +108,12 @@ const envSchema = z.object({
   MAX_BODY_BYTES: intInRange(1024, 10 * 1024 * 1024),
   REGISTRATION_RATE_LIMIT_PER_MINUTE: intInRange(0, 1_000_000),
   TRUSTED_DOCUMENTS_FILE: optionalString,
+  LOOKUP_MISS_TTL_MS: intInRange(0, 86_400_000),
+  LOOKUP_FALLBACK_RATE_LIMIT_PER_MINUTE: intInRange(0, 1_000_000),
   HTTP_FAST_LANE: boolFlag(DEFAULT_HTTP_FAST_LANE),
 });
 
-/** Defaults of the request limits; docs/security.md lists them too. */
+/** Defaults of the request limits; README "Security" lists them too. */
 export const SECURITY_DEFAULTS = {
   maxDepth: 8,
   maxAliases: 10,
@@ -170,6 +172,13 @@ export interface Config {
     intervalMs: number;
     /** A pending row is only touched once unchanged this long: longer than any LCIC call can take. */
     staleAfterMs: number;
+  };
+  /** Lookups (`classroomUser`, `_entities`) of users not stored here, which fall back to LCIC. */
+  lookups: {
+    /** How long every replica remembers LCIC's "no such user" for a lookup; 0: not remembered. */
+    missTtlMs: number;
+    /** LCIC fallbacks per client (JWT subject, else address) per minute; 0 turns the limit off. */
+    fallbacksPerMinute: number;
   };
   /** Who may call: AUTH_* variables (src/auth/config.ts). */
   auth: AuthConfig;
@@ -289,6 +298,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       enabled: e.RECONCILER_ENABLED,
       intervalMs: e.RECONCILER_INTERVAL_MS ?? 15_000,
       staleAfterMs: e.RECONCILER_STALE_AFTER_MS ?? 60_000,
+    },
+    lookups: {
+      missTtlMs: e.LOOKUP_MISS_TTL_MS ?? 60_000,
+      fallbacksPerMinute: e.LOOKUP_FALLBACK_RATE_LIMIT_PER_MINUTE ?? 120,
     },
     auth,
     security: {

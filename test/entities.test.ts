@@ -88,7 +88,7 @@ describe("_entities", () => {
     ]);
     // The batch query answered for PostgreSQL; the misses go to LCIC without being read again.
     expect(userReads()).toHaveLength(1);
-    expect(await app.users.find({ userId: byOrigin.userId })).toMatchObject({ originId: "elsewhere-1", status: "registered" });
+    expect(await app.users.find({ userId: byOrigin.userId }, { clientKey: "test" })).toMatchObject({ originId: "elsewhere-1", status: "registered" });
   });
 
   it("resolves users nobody knows, and applications this service does not serve, to null", async () => {
@@ -100,5 +100,20 @@ describe("_entities", () => {
     ]);
     expect(result.errors).toBeUndefined();
     expect(result.data!._entities).toEqual([null, null, null, expect.objectContaining({ originId: "pupil-1" })]);
+  });
+
+  it("a reference to a user whose registration is pending here is null, with no LCIC call and no write (even though LCIC has it)", async () => {
+    const pending = await app.users.context.repository.findOrInsertPending({ sdkAppId, originId: "in-flight", name: "In flight" });
+    await app.users.context.repository.recordAttempt(pending.id, "In flight", null);
+    const inLcic = await lcic.client.registerUser({ sdkAppId, originId: "in-flight" }); // its RegisterUser landed; the request has not recorded it yet
+    lcic.emulator.resetCounters();
+    const result = await entities([
+      { __typename: "ClassroomUser", sdkAppId, originId: "in-flight" },
+      { __typename: "ClassroomUser", userId: inLcic.userId },
+    ]);
+    expect(result.errors).toBeUndefined();
+    expect(result.data!._entities).toEqual([null, null]);
+    expect(lcic.emulator.counters().LoginOriginId.calls + lcic.emulator.counters().LoginUser.calls).toBe(0);
+    expect(await app.users.context.repository.findByOriginId(sdkAppId, "in-flight")).toMatchObject({ id: pending.id, status: "pending", userId: null, tokenCiphertext: null });
   });
 });

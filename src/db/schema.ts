@@ -29,6 +29,10 @@ export const classroomUsers = pgTable(
     /** How many times a registration was attempted for this row (for reconciliation). */
     attempts: integer("attempts").notNull().default(0),
     lastError: text("last_error"),
+    /** How many reconciler sweeps failed on this pending row in a row (drives its backoff). */
+    reconcileFailures: integer("reconcile_failures").notNull().default(0),
+    /** The reconciler leaves this pending row alone until then (backoff after failures); null: due. */
+    reconcileNotBefore: timestamp("reconcile_not_before", { withTimezone: true }),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
   },
@@ -72,4 +76,18 @@ export const registrationRateLimits = pgTable(
     count: integer("count").notNull().default(0),
   },
   (t) => [primaryKey({ name: "registration_rate_limits_pkey", columns: [t.clientKey, t.windowStart] }), index("registration_rate_limits_window_start_idx").on(t.windowStart)],
+);
+
+/**
+ * Lookups LCIC answered "no such user" to, remembered by every replica until `expires_at`
+ * (LOOKUP_MISS_TTL_MS), so repeated lookups of unknown users do not spend LCIC's budget. `key` is
+ * `u:<userId>` or `o:<sdkAppId>:<originId>`.
+ */
+export const lookupMisses = pgTable(
+  "lookup_misses",
+  {
+    key: text("key").primaryKey(),
+    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+  },
+  (t) => [index("lookup_misses_expires_at_idx").on(t.expiresAt)],
 );

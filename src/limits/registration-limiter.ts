@@ -20,7 +20,8 @@ export interface RegistrationLimiterOptions {
 /**
  * Per-client registration budget: a fixed-window counter in PostgreSQL, so the limit holds across
  * replicas. One upsert per registration; one client cannot spend the application's LCIC budget
- * (20 calls a second, shared by everyone).
+ * (20 calls a second, shared by everyone). A second instance counts lookups that fall back to LCIC
+ * (LOOKUP_FALLBACK_RATE_LIMIT_PER_MINUTE), under keys `lookup:<client>` in the same table.
  */
 export class RegistrationLimiter {
   private readonly windowMs: number;

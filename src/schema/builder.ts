@@ -55,6 +55,10 @@ export function forbidden(): GraphQLError {
   return new GraphQLError("Not authorized to perform this operation", { extensions: { code: "FORBIDDEN" } });
 }
 
+// The root types; each operation group adds its fields from its own file (register.ts, lookup.ts ...).
+builder.queryType({});
+builder.mutationType({});
+
 builder.addScalarType("DateTime", DateTimeResolver, {
   description: "An instant in time, as an RFC 3339 string in UTC, e.g. 2026-11-25T09:00:00.000Z.",
 });

@@ -1,10 +1,12 @@
-import { LcicError } from "../lcic/errors.js";
 import {
   ClassroomUserNotFoundError,
+  ClientRateLimitedError,
   InvalidSdkAppIdError,
   LcicRateLimitedError,
+  LcicRequestError,
   LcicUnavailableError,
   OriginIdExistsError,
+  RegistrationBusyError,
   ValidationError,
   type FieldError,
 } from "../users/errors.js";
@@ -77,7 +79,8 @@ builder.objectType(OriginIdExistsError, {
 
 builder.objectType(ClassroomUserNotFoundError, {
   name: "ClassroomUserNotFoundError",
-  description: "Neither this service nor LCIC knows the user. `code` is `ResourceNotFound.User`.",
+  description:
+    "Neither this service nor LCIC knows the user, or its registration here has not completed yet (ask again after registering). `code` is `ResourceNotFound.User`.",
   interfaces: [ErrorInterface],
   fields: (t) => ({
     userId: t.id({ nullable: true, description: "The userId looked up, if any.", resolve: (e) => e.lookup.userId ?? null }),
@@ -89,7 +92,7 @@ builder.objectType(ClassroomUserNotFoundError, {
 builder.objectType(LcicRateLimitedError, {
   name: "LcicRateLimitedError",
   description:
-    "LCIC's request rate limit (20 calls a second per application) would be exceeded beyond what this service waits for. Retry after `retryAfterMs`.",
+    "LCIC's request rate limit (20 calls a second per action) would be exceeded beyond what this service waits for, or LCIC answered RequestLimitExceeded after our retries. Retry after `retryAfterMs`.",
   interfaces: [ErrorInterface],
   fields: (t) => ({
     retryAfterMs: t.exposeInt("retryAfterMs", { description: "How long to wait before retrying, in milliseconds." }),
@@ -107,7 +110,27 @@ builder.objectType(LcicUnavailableError, {
   }),
 });
 
-builder.objectType(LcicError, {
+builder.objectType(ClientRateLimitedError, {
+  name: "ClientRateLimitedError",
+  description:
+    "This client (the JWT's subject, else its network address) used up its own budget for the current minute: registrations (REGISTRATION_RATE_LIMIT_PER_MINUTE) or lookups that must ask LCIC (LOOKUP_FALLBACK_RATE_LIMIT_PER_MINUTE). LCIC was not called. `code` is `Client.RateLimited`. Retry after `retryAfterMs`.",
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    retryAfterMs: t.exposeInt("retryAfterMs", { description: "Until the client's budget window ends, in milliseconds." }),
+  }),
+});
+
+builder.objectType(RegistrationBusyError, {
+  name: "RegistrationBusyError",
+  description:
+    "Another request (on any replica) was registering the same originId and did not finish within the wait this request allows. This request sent nothing to LCIC. `code` is `Registration.Busy`. Safe to retry the same request.",
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    waitedMs: t.exposeInt("waitedMs", { description: "How long this request waited for the other one, in milliseconds." }),
+  }),
+});
+
+builder.objectType(LcicRequestError, {
   name: "LcicError",
   description: "Any other error LCIC answered with. `code` is LCIC's error code.",
   interfaces: [ErrorInterface],
@@ -121,16 +144,19 @@ export const REGISTER_ERRORS = [
   ValidationError,
   InvalidSdkAppIdError,
   OriginIdExistsError,
+  ClientRateLimitedError,
+  RegistrationBusyError,
   LcicRateLimitedError,
   LcicUnavailableError,
-  LcicError,
+  LcicRequestError,
 ] as const;
 
 export const LOOKUP_ERRORS = [
   ClassroomUserNotFoundError,
   ValidationError,
   InvalidSdkAppIdError,
+  ClientRateLimitedError,
   LcicRateLimitedError,
   LcicUnavailableError,
-  LcicError,
+  LcicRequestError,
 ] as const;

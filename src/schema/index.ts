@@ -1,8 +1,11 @@
 import { printSubgraphSchema } from "@apollo/subgraph";
 import type { GraphQLSchema } from "graphql";
 import { builder } from "./builder.js";
+// Each file adds its types and fields to the one builder; importing them builds the schema.
 import "./errors.js";
 import "./classroom-user.js";
+import "./register.js";
+import "./lookup.js";
 
 export type { GraphQLContext } from "./builder.js";
 

@@ -79,3 +79,50 @@ export class LcicUnavailableError extends Error {
     super("LCIC is unavailable right now; try again shortly");
   }
 }
+
+/**
+ * This client used up its own budget (registrations, or lookups that fall back to LCIC) for the
+ * current window; LCIC was not called. `code` is `Client.RateLimited`.
+ */
+export class ClientRateLimitedError extends Error {
+  override readonly name = "ClientRateLimitedError";
+  readonly code = "Client.RateLimited";
+  constructor(
+    /** What the budget counts: "registrations" or "LCIC lookups". */
+    readonly budget: string,
+    readonly retryAfterMs: number,
+  ) {
+    super(`This client's ${budget} budget for the current minute is used up; try again in ${Math.ceil(retryAfterMs / 100) / 10} s`);
+  }
+}
+
+/**
+ * Another request (here or on another replica) was registering the same originId, and did not finish
+ * within the bounded wait. Nothing was sent to LCIC by this request. `code` is `Registration.Busy`.
+ */
+export class RegistrationBusyError extends Error {
+  override readonly name = "RegistrationBusyError";
+  readonly code = "Registration.Busy";
+  constructor(
+    readonly originId: string,
+    /** How long this request waited for the other one. */
+    readonly waitedMs: number,
+  ) {
+    super(`Another request is registering originId "${originId}" and did not finish within ${Math.ceil(waitedMs / 100) / 10} s; try again`);
+  }
+}
+
+/**
+ * Any other error LCIC answered with (the LCIC layer's error, in the service's words). `code` is
+ * LCIC's code.
+ */
+export class LcicRequestError extends Error {
+  override readonly name = "LcicRequestError";
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly requestId?: string,
+  ) {
+    super(message);
+  }
+}

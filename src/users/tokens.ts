@@ -2,6 +2,8 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
+import type { LcicToken } from "../lcic/client.js";
+import type { Logger } from "../logger.js";
 
 /** LCIC tokens are valid for 7 days from issue. */
 export const TOKEN_LIFETIME_MS = 7 * 24 * 60 * 60 * 1000;
@@ -15,6 +17,8 @@ export function tokenExpiry(issuedAt: Date): Date {
 export function isTokenFresh(expiresAt: Date | null | undefined, now: Date): boolean {
   return !!expiresAt && expiresAt.getTime() - now.getTime() >= TOKEN_MIN_REMAINING_MS;
 }
+
+const AUTH_TAG_BYTES = 16;
 
 /**
  * AES-256-GCM for LCIC tokens at rest. Encrypts with the first key and decrypts with whichever key
@@ -51,10 +55,43 @@ export class TokenCipher {
     if (version !== "v1" || !id || !iv || !ciphertext || !tag) throw new Error("unrecognised token ciphertext");
     const entry = this.keys.find((k) => k.id === id);
     if (!entry) throw new Error("token was encrypted with a key that is not configured in TOKEN_ENCRYPTION_KEY");
-    const decipher = createDecipheriv("aes-256-gcm", entry.key, Buffer.from(iv, "base64url"));
+    // authTagLength pins the tag to GCM's full 16 bytes: without it, setAuthTag accepts a truncated tag,
+    // and a 4-byte tag is forgeable by trial.
+    const decipher = createDecipheriv("aes-256-gcm", entry.key, Buffer.from(iv, "base64url"), { authTagLength: AUTH_TAG_BYTES });
     decipher.setAAD(Buffer.from(boundTo, "utf8"));
     decipher.setAuthTag(Buffer.from(tag, "base64url"));
     return Buffer.concat([decipher.update(Buffer.from(ciphertext, "base64url")), decipher.final()]).toString("utf8");
+  }
+}
+
+/** The columns that store a token LCIC just issued: sealed, with its expiry and LCIC's RequestId. */
+export interface SealedToken {
+  tokenCiphertext: string;
+  tokenExpiresAt: Date;
+  lcicRequestId: string | null;
+}
+
+/** Seals a token LCIC issued for storage in its user's row (bound to that userId). */
+export function sealToken(cipher: TokenCipher, login: LcicToken, issuedAt: Date): SealedToken {
+  return {
+    tokenCiphertext: cipher.encrypt(login.token, login.userId),
+    tokenExpiresAt: tokenExpiry(issuedAt),
+    lcicRequestId: login.requestId || null,
+  };
+}
+
+/** The stored token of a row, or undefined when absent or unreadable (e.g. its key was rotated out). */
+export function readStoredToken(
+  cipher: TokenCipher,
+  row: { userId: string | null; tokenCiphertext: string | null },
+  logger: Logger,
+): string | undefined {
+  if (!row.tokenCiphertext || !row.userId) return undefined;
+  try {
+    return cipher.decrypt(row.tokenCiphertext, row.userId);
+  } catch (error) {
+    logger.warn({ userId: row.userId, reason: (error as Error).message }, "stored LCIC token unreadable; a new one will be issued");
+    return undefined;
   }
 }
 

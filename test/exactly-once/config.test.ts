@@ -23,3 +23,23 @@ describe("reconciler configuration", () => {
     }
   });
 });
+
+describe("lookup fallback configuration", () => {
+  it("defaults to misses remembered for a minute and 120 LCIC fallbacks per client a minute", () => {
+    expect(loadConfig({}).lookups).toEqual({ missTtlMs: 60_000, fallbacksPerMinute: 120 });
+  });
+
+  it("reads LOOKUP_MISS_TTL_MS and LOOKUP_FALLBACK_RATE_LIMIT_PER_MINUTE (0 turns each off)", () => {
+    expect(loadConfig({ LOOKUP_MISS_TTL_MS: "0", LOOKUP_FALLBACK_RATE_LIMIT_PER_MINUTE: "0" }).lookups).toEqual({ missTtlMs: 0, fallbacksPerMinute: 0 });
+  });
+
+  it("names each bad value", () => {
+    let problems = "";
+    try {
+      loadConfig({ LOOKUP_MISS_TTL_MS: "a minute", LOOKUP_FALLBACK_RATE_LIMIT_PER_MINUTE: "-1" });
+    } catch (error) {
+      problems = (error as ConfigError).problems.join("\n");
+    }
+    expect(problems).toMatch(/LOOKUP_MISS_TTL_MS[\s\S]*LOOKUP_FALLBACK_RATE_LIMIT_PER_MINUTE/);
+  });
+});

@@ -3,7 +3,8 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { find, register, startTestServer } from "../support/server.js";
 
-const COOLDOWN_MS = 1000;
+// Long enough that the 20 registrations of the open-circuit phase all start within it on a loaded machine.
+const COOLDOWN_MS = 3000;
 const server = await startTestServer({
   configEnv: { LCIC_TIMEOUT_MS: "300", LCIC_CIRCUIT_FAILURES: "3", LCIC_CIRCUIT_COOLDOWN_MS: String(COOLDOWN_MS) },
 });

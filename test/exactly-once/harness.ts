@@ -3,7 +3,7 @@
  * pacer → service), against an in-process emulator and a fresh test database.
  */
 import { randomBytes } from "node:crypto";
-import { CircuitBreaker } from "../../src/lcic/breaker.js";
+import { CircuitBreaker, type CircuitBreakerOptions } from "../../src/lcic/breaker.js";
 import { createLcicClient } from "../../src/lcic/client.js";
 import { startLcicEmulator, type EmulatorOptions, type LcicEmulator } from "../../src/lcic/emulator/index.js";
 import { createPostgresPacer } from "../../src/lcic/pacer.js";
@@ -11,6 +11,7 @@ import { createResilientLcicClient, type ResilientLcicClient } from "../../src/l
 import { createLogger } from "../../src/logger.js";
 import type { DatabaseHandle } from "../../src/db/client.js";
 import { connectDatabase } from "../../src/db/client.js";
+import { RegistrationLock } from "../../src/users/registration-lock.js";
 import { UsersRepository } from "../../src/users/repository.js";
 import { UsersService } from "../../src/users/service.js";
 import { TokenCipher } from "../../src/users/tokens.js";
@@ -20,6 +21,7 @@ export interface ServiceHarness {
   db: DatabaseHandle;
   lcic: ResilientLcicClient;
   repository: UsersRepository;
+  lock: RegistrationLock;
   users: UsersService;
   close(): Promise<void>;
 }
@@ -32,6 +34,8 @@ export async function startServiceHarness(options: {
   timeoutMs?: number;
   maxQueueMs?: number;
   lockTimeoutMs?: number;
+  /** The circuit breaker's options (default: the product's defaults). */
+  breaker?: Partial<CircuitBreakerOptions>;
 }): Promise<ServiceHarness> {
   const emulator = options.emulator ?? (await startLcicEmulator(options.emulatorOptions ?? {}));
   const db = connectDatabase(options.databaseUrl, { poolSize: options.poolSize ?? 10 });
@@ -39,13 +43,15 @@ export async function startServiceHarness(options: {
     createLcicClient({ endpoint: emulator.url, ...emulator.credentials, timeoutMs: options.timeoutMs ?? 2_000 }),
     {
       pacer: createPostgresPacer(db.db, { maxQueueMs: options.maxQueueMs ?? 5_000 }),
-      breaker: new CircuitBreaker(),
+      breaker: new CircuitBreaker(options.breaker ?? {}),
       maxQueueMs: options.maxQueueMs ?? 5_000,
     },
   );
-  const repository = new UsersRepository(db.db, db.openSession);
+  const repository = new UsersRepository(db.db);
+  const lock = new RegistrationLock(db.openSession);
   const users = new UsersService({
     repository,
+    lock,
     lcic,
     cipher: new TokenCipher([randomBytes(32)]),
     logger: createLogger({ level: "silent" }),
@@ -58,8 +64,10 @@ export async function startServiceHarness(options: {
     db,
     lcic,
     repository,
+    lock,
     users,
     async close() {
+      await lock.close();
       await db.close();
       if (!options.emulator) await emulator.close();
     },

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectDatabase, type DatabaseHandle } from "../../src/db/client.js";
-import { Gate, LockTimeoutError, UsersRepository } from "../../src/users/repository.js";
+import { Gate, LockTimeoutError, RegistrationLock } from "../../src/users/registration-lock.js";
+import { UsersRepository } from "../../src/users/repository.js";
 import { createTestDatabase } from "../support/database.js";
 
 /** The per-key registration lock, with two pools standing for two replicas. */
@@ -8,7 +9,8 @@ describe("registration lock", () => {
   let a: DatabaseHandle;
   let b: DatabaseHandle;
   let repoA: UsersRepository;
-  let repoB: UsersRepository;
+  let lockA: RegistrationLock;
+  let lockB: RegistrationLock;
   let closeDb: () => Promise<void>;
   const key = { sdkAppId: 1, originId: "lock-key" };
 
@@ -17,22 +19,25 @@ describe("registration lock", () => {
     closeDb = database.close;
     a = connectDatabase(database.url, { poolSize: 4, applicationName: "replica-a" });
     b = connectDatabase(database.url, { poolSize: 4, applicationName: "replica-b" });
-    repoA = new UsersRepository(a.db, a.openSession);
-    repoB = new UsersRepository(b.db, b.openSession);
+    repoA = new UsersRepository(a.db);
+    lockA = new RegistrationLock(a.openSession);
+    lockB = new RegistrationLock(b.openSession);
   });
   afterAll(async () => {
+    await lockA?.close();
+    await lockB?.close();
     await a?.close();
     await b?.close();
     await closeDb?.();
   });
 
   /** Holds the key's lock in `repo` until the returned release() is called. */
-  async function hold(repo: UsersRepository, k = key) {
+  async function hold(lock: RegistrationLock, k = key) {
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
     let acquired!: () => void;
     const isHeld = new Promise<void>((r) => (acquired = r));
-    const done = repo.withRegistrationLock(k, { timeoutMs: 5_000 }, async () => {
+    const done = lock.withLock(k, { timeoutMs: 5_000 }, async () => {
       acquired();
       await released;
       return "held";
@@ -42,10 +47,10 @@ describe("registration lock", () => {
   }
 
   it("excludes another replica: try-lock skips, a waiter times out, then gets it once released", async () => {
-    const holder = await hold(repoA);
-    expect(await repoB.withRegistrationLock(key, { timeoutMs: 0, wait: false }, async () => "ran")).toBeUndefined();
-    await expect(repoB.withRegistrationLock(key, { timeoutMs: 200 }, async () => "ran")).rejects.toBeInstanceOf(LockTimeoutError);
-    const waiter = repoB.withRegistrationLock(key, { timeoutMs: 5_000 }, async () => "ran");
+    const holder = await hold(lockA);
+    expect(await lockB.withLock(key, { timeoutMs: 0, wait: false }, async () => "ran")).toBeUndefined();
+    await expect(lockB.withLock(key, { timeoutMs: 200 }, async () => "ran")).rejects.toBeInstanceOf(LockTimeoutError);
+    const waiter = lockB.withLock(key, { timeoutMs: 5_000 }, async () => "ran");
     holder.release();
     expect(await holder.done).toBe("held");
     expect(await waiter).toBe("ran");
@@ -57,7 +62,7 @@ describe("registration lock", () => {
     const order: number[] = [];
     await Promise.all(
       Array.from({ length: 12 }, (_, i) =>
-        repoA.withRegistrationLock(key, { timeoutMs: 5_000 }, async () => {
+        lockA.withLock(key, { timeoutMs: 5_000 }, async () => {
           maxInside = Math.max(maxInside, ++inside);
           await a.sql`select pg_sleep(0.005)`;
           order.push(i);
@@ -67,8 +72,8 @@ describe("registration lock", () => {
     );
     expect(maxInside).toBe(1);
     expect(order).toHaveLength(12);
-    const other = await hold(repoA);
-    expect(await repoA.withRegistrationLock({ sdkAppId: 1, originId: "other" }, { timeoutMs: 1_000 }, async () => "ran")).toBe("ran");
+    const other = await hold(lockA);
+    expect(await lockA.withLock({ sdkAppId: 1, originId: "other" }, { timeoutMs: 1_000 }, async () => "ran")).toBe("ran");
     other.release();
     await other.done;
   });
@@ -76,7 +81,7 @@ describe("registration lock", () => {
   it("never pins the whole pool: many keys at once on a pool of 4, each holder querying inside", async () => {
     const results = await Promise.all(
       Array.from({ length: 30 }, (_, i) =>
-        repoA.withRegistrationLock({ sdkAppId: 1, originId: `k-${i}` }, { timeoutMs: 10_000 }, async () => {
+        lockA.withLock({ sdkAppId: 1, originId: `k-${i}` }, { timeoutMs: 10_000 }, async () => {
           await repoA.findByOriginId(1, `k-${i}`);
           return i;
         }),
@@ -86,10 +91,10 @@ describe("registration lock", () => {
   });
 
   it("is released when the holder's process dies (its connection is dropped)", async () => {
-    const holder = await hold(repoA);
+    const holder = await hold(lockA);
     // Kill replica A's backends, as PostgreSQL does when the process holding them is SIGKILLed.
     await b.sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name like 'replica-a%' and datname = current_database()`;
-    expect(await repoB.withRegistrationLock(key, { timeoutMs: 2_000 }, async () => "ran")).toBe("ran");
+    expect(await lockB.withLock(key, { timeoutMs: 2_000 }, async () => "ran")).toBe("ran");
     holder.release();
     expect(await holder.done).toBe("held"); // the holder's work finishes; nothing hangs
     // Replica A's pool works again afterwards: its dropped reserved connection is not handed out again
@@ -97,7 +102,7 @@ describe("registration lock", () => {
     // may meet one before postgres.js notices: that fails with CONNECTION_CLOSED, and the pool heals.
     let outcome: unknown;
     for (let i = 0; i < 6; i++) {
-      outcome = await repoA.withRegistrationLock(key, { timeoutMs: 1_000 }, async () => repoA.findByOriginId(1, "x")).then(() => "ok", (e: Error) => e.message);
+      outcome = await lockA.withLock(key, { timeoutMs: 1_000 }, async () => repoA.findByOriginId(1, "x")).then(() => "ok", (e: Error) => e.message);
       if (outcome === "ok") break;
       expect(outcome).toMatch(/CONNECTION_CLOSED/);
     }
@@ -105,8 +110,8 @@ describe("registration lock", () => {
   });
 
   it("a release after the holder's function throws", async () => {
-    await expect(repoB.withRegistrationLock(key, { timeoutMs: 1_000 }, async () => { throw new Error("boom"); })).rejects.toThrow("boom");
-    expect(await repoA.withRegistrationLock(key, { timeoutMs: 0, wait: false }, async () => "ran")).toBe("ran");
+    await expect(lockB.withLock(key, { timeoutMs: 1_000 }, async () => { throw new Error("boom"); })).rejects.toThrow("boom");
+    expect(await lockA.withLock(key, { timeoutMs: 0, wait: false }, async () => "ran")).toBe("ran");
   });
 });
 

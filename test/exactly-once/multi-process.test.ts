@@ -3,7 +3,9 @@
  * PostgreSQL and one LCIC emulator (20 req/s per action enforced), with lost replies, 5xx after the
  * fact, added latency and a SIGKILL of one replica partway through. Afterwards LCIC's users and our
  * rows must agree one to one, every caller of an originId must have seen the same userId, and no
- * caller may have seen LCIC's RequestLimitExceeded.
+ * caller may have seen LCIC's RequestLimitExceeded. A second phase registers users without an
+ * originId while RegisterUser replies arrive after the timeout and the replicas' circuits open:
+ * afterwards LCIC's users, our rows and the callers' successes must be the same set.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -31,6 +33,7 @@ const REGISTER = /* GraphQL */ `
       __typename
       ... on RegisterClassroomUserSuccess { user { userId originId } }
       ... on LcicRateLimitedError { retryAfterMs }
+      ... on ClientRateLimitedError { retryAfterMs }
       ... on Error { code message }
     }
   }
@@ -169,7 +172,7 @@ describe("exactly-once registration across three server processes", () => {
             return;
           }
           codesSeen.set(result.code ?? result.__typename, (codesSeen.get(result.code ?? result.__typename) ?? 0) + 1);
-          if (result.__typename !== "LcicUnavailableError" && result.__typename !== "LcicRateLimitedError") {
+          if (result.__typename !== "LcicUnavailableError" && result.__typename !== "LcicRateLimitedError" && result.__typename !== "RegistrationBusyError") {
             throw new Error(`${originId}: unexpected ${result.__typename} ${result.code}: ${JSON.stringify(result)}`);
           }
           waitMs = result.retryAfterMs ?? 100 + Math.random() * 200;
@@ -336,4 +339,85 @@ describe("exactly-once registration across three server processes", () => {
     // that rare, and the resilient client retries it (callers never saw one, asserted above).
     for (const action of actions) expect(counters[action].rateLimited, action).toBeLessThanOrEqual(Math.ceil(counters[action].calls * 0.05));
   }, 90_000);
+
+  it("without originId, replies after the timeout and open circuits: LCIC users = stored rows = successes", async () => {
+    emulator.clearFaults();
+    // Every RegisterUser of the first rounds is applied after our timeout: each replica counts
+    // enough timeouts in a row (LCIC_CIRCUIT_FAILURES, 5) to open its circuit, so later rounds and
+    // retries meet Lcic.CircuitOpen while the late calls are still landing in LCIC.
+    emulator.injectFault({ action: "RegisterUser", mode: "latency", ms: LCIC_TIMEOUT_MS + 500, times: 30 });
+    // LoginOriginId (the reconciliation after a timeout) is slow too: its "no such user" answers
+    // would otherwise count as successes and keep the breakers from opening.
+    emulator.injectFault({ action: "LoginOriginId", mode: "latency", ms: LCIC_TIMEOUT_MS + 500, times: 15 });
+    const CALLERS = 15;
+    const successes: string[] = [];
+    const codesSeen = new Map<string, number>();
+    let gaveUp = 0;
+    await Promise.all(
+      Array.from({ length: CALLERS }, async (_, caller) => {
+        const deadline = Date.now() + 60_000;
+        for (let attempt = 0; ; attempt++) {
+          const replica = replicas[(caller + attempt) % replicas.length]!;
+          let waitMs = 200 + Math.random() * 300;
+          try {
+            const res = await fetch(`http://127.0.0.1:${replica.port}/graphql`, {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ query: REGISTER, variables: { input: { name: `Nameless ${caller}` } } }),
+              signal: AbortSignal.timeout(20_000),
+            });
+            const body = (await res.json()) as { data?: { registerClassroomUser: { __typename: string; code?: string; retryAfterMs?: number; user?: { userId: string } } } };
+            const result = body.data?.registerClassroomUser;
+            if (result?.__typename === "RegisterClassroomUserSuccess") {
+              successes.push(result.user!.userId);
+              return;
+            }
+            const code = result?.code ?? result?.__typename ?? "no data";
+            codesSeen.set(code, (codesSeen.get(code) ?? 0) + 1);
+            if (result?.retryAfterMs) waitMs = Math.min(result.retryAfterMs, 5_000);
+          } catch {
+            codesSeen.set("network", (codesSeen.get("network") ?? 0) + 1);
+          }
+          if (Date.now() + waitMs > deadline) {
+            gaveUp++;
+            return;
+          }
+          await sleep(waitMs);
+        }
+      }),
+    );
+    // The circuits did open, and callers were told to retry.
+    expect(codesSeen.get("Lcic.CircuitOpen") ?? 0).toBeGreaterThan(0);
+    expect(gaveUp).toBe(0);
+
+    // Convergence: the reconcilers complete or withdraw every pending row once it is stale.
+    const sql = database.sql;
+    const started = Date.now();
+    for (;;) {
+      const [row] = await sql<{ n: number }[]>`select count(*)::int as n from classroom_users where status = 'pending'`;
+      if (row!.n === 0) break;
+      if (Date.now() - started > 40_000) throw new Error(`${row!.n} rows still pending`);
+      await sleep(200);
+    }
+    // A late RegisterUser lands at most LCIC_TIMEOUT_MS + 500 after it was sent; give the last ones time.
+    await sleep(LCIC_TIMEOUT_MS + 1_000);
+    for (const started2 = Date.now(); ; await sleep(200)) {
+      const [row] = await sql<{ n: number }[]>`select count(*)::int as n from classroom_users where status = 'pending'`;
+      if (row!.n === 0) break;
+      if (Date.now() - started2 > 40_000) throw new Error(`${row!.n} rows still pending`);
+    }
+
+    const rows = await sql<{ user_id: string }[]>`select user_id from classroom_users where origin_id_generated`;
+    const lcicUsers = emulator.users().filter((u) => u.originId.startsWith("cu-"));
+    console.log(
+      `multi-process, no originId: ${CALLERS} callers, ${successes.length} successes, errors seen ${JSON.stringify(Object.fromEntries(codesSeen))}; ` +
+        `LCIC users ${lcicUsers.length}, stored rows ${rows.length}; RegisterUser ${JSON.stringify(emulator.counters().RegisterUser)}, DeleteUser ${JSON.stringify(emulator.counters().DeleteUser)}`,
+    );
+    expect(successes).toHaveLength(CALLERS);
+    expect(new Set(successes).size).toBe(CALLERS);
+    expect(new Set(rows.map((r) => r.user_id))).toEqual(new Set(successes));
+    expect(new Set(lcicUsers.map((u) => u.userId))).toEqual(new Set(successes));
+    expect(rows).toHaveLength(CALLERS);
+    expect(lcicUsers).toHaveLength(CALLERS);
+  }, 120_000);
 });

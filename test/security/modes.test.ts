@@ -57,7 +57,7 @@ describe("shared-secret mode (HS256)", () => {
 });
 
 describe("per-client registration rate limit (PostgreSQL, across replicas)", () => {
-  it("refuses a client over its budget with LcicRateLimitedError, before LCIC, and leaves other clients alone", async () => {
+  it("refuses a client over its budget with ClientRateLimitedError (not LCIC's rate limit), before LCIC, and leaves other clients alone", async () => {
     const env = { AUTH_JWT_SECRET: SECRET, REGISTRATION_RATE_LIMIT_PER_MINUTE: "3" };
     const a = await start(env);
     const b = await start(env, { shareWith: a });
@@ -75,7 +75,8 @@ describe("per-client registration rate limit (PostgreSQL, across replicas)", () 
       const refused = await register(t, "g-4");
       expect(refused.status).toBe(200);
       const result = refused.body.data.registerClassroomUser;
-      expect(result).toMatchObject({ __typename: "LcicRateLimitedError", code: "Client.RateLimited" });
+      expect(result).toMatchObject({ __typename: "ClientRateLimitedError", code: "Client.RateLimited" });
+      expect(result.message).not.toMatch(/LCIC/);
       expect(result.retryAfterMs).toBeGreaterThan(0);
       expect(result.retryAfterMs).toBeLessThanOrEqual(60_000);
     }
@@ -92,7 +93,7 @@ describe("per-client registration rate limit (PostgreSQL, across replicas)", () 
   it("counts anonymous callers by address", async () => {
     const t = await start({ REGISTRATION_RATE_LIMIT_PER_MINUTE: "1" });
     expect((await t.gql({ query: REGISTER, variables: { input: { originId: "n-1" } } })).body.data.registerClassroomUser.__typename).toBe("RegisterClassroomUserSuccess");
-    expect((await t.gql({ query: REGISTER, variables: { input: { originId: "n-2" } } })).body.data.registerClassroomUser.__typename).toBe("LcicRateLimitedError");
+    expect((await t.gql({ query: REGISTER, variables: { input: { originId: "n-2" } } })).body.data.registerClassroomUser.__typename).toBe("ClientRateLimitedError");
     const [row] = await t.db.sql`select client_key, count from registration_rate_limits`;
     expect(row).toMatchObject({ client_key: expect.stringMatching(/^ip:(::ffff:)?127\.0\.0\.1$/), count: 2 });
   });

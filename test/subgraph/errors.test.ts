@@ -179,19 +179,35 @@ describe("registerClassroomUser: LCIC too slow (LCIC_TIMEOUT_MS)", () => {
     }
   });
 
-  it("a lookup completes a pending registration that LCIC did make", async () => {
+  it("a lookup leaves a pending registration alone (no LCIC call, no write, no token); the next registration completes it", async () => {
     server.emulator.injectFault({ mode: "applyThenDrop", action: "RegisterUser" });
     server.emulator.injectFault({ mode: "drop", action: "LoginOriginId", times: Number.POSITIVE_INFINITY });
     const r = await register(server, { originId: "half", name: "Half" });
     expect(r.__typename).toBe("LcicUnavailableError");
-    expect(await server.rows()).toEqual([expect.objectContaining({ status: "pending", user_id: null })]);
+    const pending = await server.rows();
+    expect(pending).toEqual([expect.objectContaining({ status: "pending", user_id: null })]);
     server.emulator.clearFaults();
-    const f = await find(server, { originId: "half" });
-    expect(f).toMatchObject({ __typename: "ClassroomUser", originId: "half", name: "Half", userId: server.emulator.users()[0]!.userId });
-    expect(await server.rows()).toEqual([expect.objectContaining({ status: "registered", user_id: f.userId })]);
     server.emulator.resetCounters();
-    expect(await register(server, { originId: "half" })).toMatchObject({ created: false, user: { userId: f.userId } });
+    const f = await find(server, { originId: "half" });
+    expect(f).toMatchObject({ __typename: "ClassroomUserNotFoundError", lookedUpOriginId: "half" });
+    expect(await server.rows()).toEqual(pending);
+    expect(server.emulator.counters().LoginOriginId.calls + server.emulator.counters().DescribeUser.calls).toBe(0);
+    const done = await register(server, { originId: "half" });
+    expect(done).toMatchObject({ __typename: "RegisterClassroomUserSuccess", created: true, user: { userId: server.emulator.users()[0]!.userId, name: "Half" } });
     expect(server.emulator.counters().RegisterUser.calls).toBe(0);
+  });
+
+  it("a lookup by userId of a user whose registration here is pending does not complete or overwrite the pending row", async () => {
+    server.emulator.injectFault({ mode: "applyThenDrop", action: "RegisterUser" });
+    server.emulator.injectFault({ mode: "drop", action: "LoginOriginId", times: Number.POSITIVE_INFINITY });
+    expect((await register(server, { originId: "half-2", name: "Half" })).__typename).toBe("LcicUnavailableError");
+    server.emulator.clearFaults();
+    const landed = server.emulator.users().find((u) => u.originId === "half-2")!;
+    const before = (await server.rows()).filter((row) => row.origin_id === "half-2");
+    expect(before).toEqual([expect.objectContaining({ status: "pending" })]);
+    const f = await find(server, { userId: landed.userId });
+    expect(f).toMatchObject({ __typename: "ClassroomUserNotFoundError" });
+    expect((await server.rows()).filter((row) => row.origin_id === "half-2")).toEqual(before);
   });
 });
 

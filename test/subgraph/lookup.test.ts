@@ -11,7 +11,7 @@ const server = await startTestServer({
 afterAll(() => server.close());
 beforeEach(async () => {
   server.emulator.reset();
-  await server.db.sql`truncate classroom_users`;
+  await server.db.sql`truncate classroom_users, lookup_misses`;
 });
 
 const lcicReads = () => {
@@ -86,6 +86,12 @@ describe("a stored user is read from PostgreSQL", () => {
 });
 
 describe("a user only LCIC knows is fetched, stored and returned", () => {
+  it("a lookup by userId filtered to another application is not remembered as a miss of that userId", async () => {
+    const outside = await server.lcic.client.registerUser({ sdkAppId: APP, originId: "outside-filtered" });
+    expect(await find(server, { userId: outside.userId, sdkAppId: OTHER_APP })).toMatchObject({ __typename: "ClassroomUserNotFoundError" });
+    expect(await find(server, { userId: outside.userId })).toMatchObject({ __typename: "ClassroomUser", userId: outside.userId, originId: "outside-filtered" });
+  });
+
   it("by userId: DescribeUser, then stored (without a token); the next lookup is local", async () => {
     const outside = await server.lcic.client.registerUser({ sdkAppId: APP, originId: "outside-1", name: "Outside", avatar: "https://example.com/o.png" });
     server.emulator.resetCounters();

@@ -128,6 +128,8 @@ export const REGISTER = /* GraphQL */ `
       ... on InvalidSdkAppIdError { sdkAppId requestId }
       ... on OriginIdExistsError { originId userId requestId }
       ... on LcicRateLimitedError { retryAfterMs requestId }
+      ... on ClientRateLimitedError { retryAfterMs }
+      ... on RegistrationBusyError { waitedMs }
       ... on LcicUnavailableError { requestId }
       ... on LcicError { requestId }
     }
@@ -144,6 +146,7 @@ export const FIND = /* GraphQL */ `
       ... on ClassroomUserNotFoundError { lookedUpUserId: userId lookedUpOriginId: originId requestId }
       ... on InvalidSdkAppIdError { sdkAppId requestId }
       ... on LcicRateLimitedError { retryAfterMs requestId }
+      ... on ClientRateLimitedError { retryAfterMs }
       ... on LcicUnavailableError { requestId }
       ... on LcicError { requestId }
     }

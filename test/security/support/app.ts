@@ -128,6 +128,7 @@ export const REGISTER = /* GraphQL */ `
       __typename
       ... on RegisterClassroomUserSuccess { created token user { userId originId } }
       ... on LcicRateLimitedError { retryAfterMs }
+      ... on ClientRateLimitedError { retryAfterMs }
       ... on Error { code message }
     }
   }

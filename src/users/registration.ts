@@ -1,0 +1,215 @@
+import { randomUUID } from "node:crypto";
+import type { LcicToken } from "../lcic/client.js";
+import { LcicError } from "../lcic/errors.js";
+import { adoptLcicUser, lcicUserIdByOriginIdOrUndefined } from "./adoption.js";
+import { resolveSdkAppId, type UsersContext } from "./context.js";
+import { ClassroomUserNotFoundError, OriginIdExistsError } from "./errors.js";
+import { callLcic, toDomainError } from "./lcic-errors.js";
+import { withKeyLock, type RegistrationKey } from "./registration-lock.js";
+import type { ClassroomUserRow } from "./repository.js";
+import { isTokenFresh, readStoredToken, sealToken } from "./tokens.js";
+import { parseRegisterInput } from "./validation.js";
+
+export type OnExisting = "RETURN_EXISTING" | "FAIL";
+
+export interface RegisterResult {
+  user: ClassroomUserRow;
+  /** LCIC login token; a credential for the caller only. */
+  token: string;
+  tokenExpiresAt: Date;
+  requestId: string | undefined;
+  created: boolean;
+}
+
+/** The profile a registration proposes (absent fields are null). */
+export interface ProposedProfile {
+  name: string | null;
+  avatar: string | null;
+}
+
+/**
+ * RegisterUser calls one request makes at most when replies are lost (each after reconciling the one
+ * before). The resilient client never resends RegisterUser itself: only here, where the attempt is
+ * recorded and the outcome reconciled, is that safe.
+ */
+const REGISTER_ROUNDS = 2;
+
+/** Prefix of originIds we generate for registrations that give none (see README: "Exactly once"). */
+export const GENERATED_ORIGIN_ID_PREFIX = "cu-";
+
+/**
+ * `registerClassroomUser`: registers a user in LCIC exactly once per (sdkAppId, originId), or returns
+ * the user already registered for it.
+ *
+ * Every registration sends LCIC an originId (the caller's, or one we generate and record first), so
+ * LCIC's own uniqueness of OriginId within an application means a repeated RegisterUser can never
+ * create a second user; it answers OriginIdExists, and we adopt that user. Calls for one key are
+ * serialised across replicas by the registration lock, and a `pending` row with an attempt counter,
+ * committed before each RegisterUser, tells a later request or the reconciler that LCIC may have acted.
+ */
+export class Registration {
+  constructor(private readonly ctx: UsersContext) {}
+
+  async register(rawInput: unknown): Promise<RegisterResult> {
+    const { repository } = this.ctx;
+    const input = parseRegisterInput(rawInput);
+    const sdkAppId = resolveSdkAppId(this.ctx, input.sdkAppId);
+    const onExisting: OnExisting = input.onExisting ?? "RETURN_EXISTING";
+    const originIdGenerated = input.originId == null;
+    const originId = input.originId ?? `${GENERATED_ORIGIN_ID_PREFIX}${randomUUID()}`;
+    const profile: ProposedProfile = { name: input.name ?? null, avatar: input.avatar ?? null };
+    const key = { sdkAppId, originId };
+
+    // Fast path without any lock: the user is already registered.
+    const stored = await repository.findByOriginId(sdkAppId, originId);
+    if (stored?.status === "registered") return this.returnStored(stored, onExisting, profile);
+
+    const intent = { ...key, ...profile, originIdGenerated };
+    await repository.findOrInsertPending(intent);
+    return withKeyLock(this.ctx.lock, key, this.ctx.lockTimeoutMs, async () => {
+      let row = await repository.findByOriginId(sdkAppId, originId);
+      if (!row) {
+        // Cleared meanwhile: by a concurrent FAIL-mode request that found the originId taken in LCIC
+        // (FAIL says so too; RETURN_EXISTING goes on to adopt that user), or by the reconciler.
+        // Holding the key's lock, it is safe to record the intent again.
+        if (onExisting === "FAIL") {
+          const existing = await lcicUserIdByOriginIdOrUndefined(this.ctx, key);
+          if (existing) throw new OriginIdExistsError(originId, existing);
+        }
+        row = await repository.findOrInsertPending(intent);
+      }
+      if (row.status === "registered") return this.returnStoredUnderLock(row, onExisting, profile);
+      return this.registerPending(row, profile, onExisting);
+    });
+  }
+
+  /** A stored user read without the key's lock: FAIL refuses, RETURN_EXISTING hands out a token valid for at least another hour. */
+  private async returnStored(row: ClassroomUserRow, onExisting: OnExisting, profile: ProposedProfile): Promise<RegisterResult> {
+    if (onExisting === "FAIL") throw new OriginIdExistsError(row.originId, row.userId ?? undefined);
+    const fresh = this.storedTokenIfFresh(row);
+    if (fresh) return fresh;
+    return withKeyLock(this.ctx.lock, { sdkAppId: row.sdkAppId, originId: row.originId }, this.ctx.lockTimeoutMs, async () => {
+      // Re-read under the lock: a concurrent request may have refreshed it already.
+      const current = (await this.ctx.repository.findByOriginId(row.sdkAppId, row.originId)) ?? row;
+      return this.storedTokenIfFresh(current) ?? this.refreshToken(current, onExisting, profile);
+    });
+  }
+
+  /** As returnStored, for a row read under the key's lock (so it is current). */
+  private async returnStoredUnderLock(row: ClassroomUserRow, onExisting: OnExisting, profile: ProposedProfile): Promise<RegisterResult> {
+    if (onExisting === "FAIL") throw new OriginIdExistsError(row.originId, row.userId ?? undefined);
+    return this.storedTokenIfFresh(row) ?? this.refreshToken(row, onExisting, profile);
+  }
+
+  /** The stored user with its stored token, if that is readable and valid for at least another hour. */
+  private storedTokenIfFresh(row: ClassroomUserRow): RegisterResult | undefined {
+    const token = readStoredToken(this.ctx.cipher, row, this.ctx.logger);
+    if (!token || !isTokenFresh(row.tokenExpiresAt, this.ctx.now())) return undefined;
+    return { user: row, token, tokenExpiresAt: row.tokenExpiresAt!, requestId: row.lcicRequestId ?? undefined, created: false };
+  }
+
+  /** Under the key's lock, with the current registered row: a new LCIC token for it. */
+  private async refreshToken(current: ClassroomUserRow, onExisting: OnExisting, profile: ProposedProfile): Promise<RegisterResult> {
+    const { ctx } = this;
+    let login: LcicToken;
+    try {
+      login = await callLcic(ctx.logger, () => ctx.lcic.loginUser(current.userId!), { userId: current.userId!, sdkAppId: current.sdkAppId });
+    } catch (error) {
+      if (!(error instanceof ClassroomUserNotFoundError)) throw error;
+      // Deleted in LCIC since we stored it: the originId is free there again, so register it anew
+      // (under this key's lock, from a pending row, like any new registration).
+      ctx.logger.warn({ sdkAppId: current.sdkAppId, userId: current.userId }, "stored user no longer exists in LCIC; registering the originId again");
+      const pending = await ctx.repository.resetToPending(current.id);
+      return this.registerPending(pending, { name: profile.name ?? current.name, avatar: profile.avatar ?? current.avatar }, onExisting);
+    }
+    const updated = await ctx.repository.updateToken(current.id, sealToken(ctx.cipher, login, ctx.now()));
+    return { user: updated, token: login.token, tokenExpiresAt: updated.tokenExpiresAt!, requestId: login.requestId, created: false };
+  }
+
+  /**
+   * Under the key's lock, with our pending row: finish or make the LCIC registration.
+   *
+   * The row is deleted only when no RegisterUser for it can still land: LCIC refused the first one
+   * sent for it, or our own side refused before sending it. Once one may have been sent (this
+   * request's earlier round, or an earlier request: `attempts` counts them), a failure leaves the
+   * row pending, for the next request of the key or the reconciler to complete or clear once LCIC
+   * is known not to have the user.
+   */
+  private async registerPending(row: ClassroomUserRow, profile: ProposedProfile, onExisting: OnExisting): Promise<RegisterResult> {
+    const { ctx } = this;
+    const { repository, lcic } = ctx;
+    const key: RegistrationKey = { sdkAppId: row.sdkAppId, originId: row.originId };
+
+    // An earlier attempt may have reached LCIC (lost reply, crash): look before registering again.
+    if (row.attempts > 0) {
+      const adopted = await adoptLcicUser(ctx, row, "our-attempt");
+      if (adopted) return adopted;
+    }
+
+    let registered: LcicToken | undefined;
+    for (let round = 1; !registered; round++) {
+      const attempt = await repository.recordAttempt(row.id, profile.name, profile.avatar);
+      /** Whether a RegisterUser sent before this one (any round, any request) may still land in LCIC. */
+      const earlierMayLand = attempt.attempts > 1;
+      try {
+        registered = await lcic.registerUser({
+          sdkAppId: key.sdkAppId,
+          originId: key.originId,
+          ...(profile.name != null ? { name: profile.name } : {}),
+          ...(profile.avatar != null ? { avatar: profile.avatar } : {}),
+        });
+      } catch (error) {
+        if (!(error instanceof LcicError)) {
+          // Unexpected (a bug, say): this call may have been sent, so the row stays for the reconciler.
+          await repository.recordFailure(row.id, "Unexpected");
+          throw error;
+        }
+        if (error.code === "FailedOperation.OriginIdExists") {
+          // Attempts before this one may have created it: then it is ours, not someone else's.
+          if (!earlierMayLand && onExisting === "FAIL") {
+            const existing = await lcicUserIdByOriginIdOrUndefined(ctx, key);
+            await repository.deletePending(row.id);
+            throw new OriginIdExistsError(key.originId, existing, error.requestId);
+          }
+          const adopted = await adoptLcicUser(ctx, attempt, earlierMayLand ? "our-attempt" : "registered-elsewhere");
+          if (adopted) return adopted;
+        }
+        if (error.outcomeUnknown) {
+          // LCIC may have created the user although we got no answer: find out now if we can.
+          ctx.logger.warn({ action: "RegisterUser", code: error.code, sdkAppId: key.sdkAppId, round }, "RegisterUser outcome unknown; reconciling");
+          const adopted = await adoptLcicUser(ctx, attempt, "our-attempt").catch(() => undefined);
+          if (adopted) return adopted;
+          if (round < REGISTER_ROUNDS) {
+            // Sending RegisterUser again is safe: it carries the same originId, so if the first call
+            // still lands, one of the two is refused by LCIC as OriginIdExists and adopted above.
+            await ctx.sleep(50 + Math.random() * 150); // a little jitter, so replicas do not resend in step
+            continue;
+          }
+          await repository.recordFailure(row.id, error.code);
+          // The pending row stays: the next request for this key or the reconciler completes it.
+          throw toDomainError(error, ctx.logger, key.sdkAppId);
+        }
+        if (earlierMayLand) {
+          // This call was refused (by LCIC, or by our breaker or queue before sending), but an earlier
+          // one may still land. If LCIC already has the user it is ours; otherwise the row stays.
+          const adopted = await adoptLcicUser(ctx, attempt, "our-attempt").catch(() => undefined);
+          if (adopted) return adopted;
+          await repository.recordFailure(row.id, error.code);
+          throw toDomainError(error, ctx.logger, key.sdkAppId);
+        }
+        // The only RegisterUser for this row was refused (by LCIC, or by our side before sending):
+        // nothing was created, so nothing of ours stays either.
+        await repository.deletePending(row.id);
+        throw toDomainError(error, ctx.logger, key.sdkAppId);
+      }
+    }
+
+    const stored = await repository.markRegistered(row.id, {
+      userId: registered.userId,
+      name: profile.name,
+      avatar: profile.avatar,
+      ...sealToken(ctx.cipher, registered, ctx.now()),
+    });
+    return { user: stored, token: registered.token, tokenExpiresAt: stored.tokenExpiresAt!, requestId: registered.requestId, created: true };
+  }
+}
