@@ -5,7 +5,7 @@
  */
 import { spawnSync } from "node:child_process";
 
-const BENCHMARKS = ["bench/lookup.ts", "bench/registration.ts", "bench/pacer.ts"];
+const BENCHMARKS = ["bench/lookup.ts", "bench/registration.ts", "bench/pacer.ts", "bench/roster.ts"];
 
 // The product is benchmarked as production runs it: built once here for every benchmark.
 if (spawnSync("npm", ["run", "build", "--silent"], { stdio: "inherit" }).status !== 0) process.exit(1);

@@ -6,12 +6,16 @@ import { createLcicClient, type LcicClient } from "./lcic/client.js";
 import { createPostgresPacer } from "./lcic/pacer.js";
 import { createResilientLcicClient, type ResilientLcicClient } from "./lcic/resilient.js";
 import { startReconciler, type Reconciler } from "./jobs/reconciler.js";
+import { startTokenWarming, type TokenWarming, type TokenWarmingOptions } from "./jobs/token-warming.js";
 import { RegistrationLimiter } from "./limits/registration-limiter.js";
 import type { Logger } from "./logger.js";
 import { loadTrustedDocuments } from "./security/trusted-documents.js";
 import { createServer, type AppServer } from "./server.js";
+import { BulkRegistration } from "./users/bulk-registration.js";
+import { BulkRegistrationRepository } from "./users/bulk-repository.js";
 import { RegistrationLock } from "./users/registration-lock.js";
 import { UsersRepository } from "./users/repository.js";
+import { TokenWarmingRepository } from "./users/token-warming-repository.js";
 import { UsersService } from "./users/service.js";
 import { TokenCipher } from "./users/tokens.js";
 
@@ -29,14 +33,18 @@ export interface AppDeps {
   onQuery?: (query: string) => void;
   /** Overrides the authenticator built from config.auth (tests: short JWKS cooldowns). */
   authenticator?: Authenticator;
+  /** Background token warming (default: as config.tokenWarming says); an object overrides its timing. */
+  tokenWarming?: boolean | Pick<TokenWarmingOptions, "scanIntervalMs" | "now">;
 }
 
 export interface App {
   server: AppServer;
   db: DatabaseHandle;
   users: UsersService;
+  bulkRegistration: BulkRegistration;
   lcic: ResilientLcicClient;
   reconciler: Reconciler | undefined;
+  tokenWarming: TokenWarming | undefined;
   close(graceMs?: number): Promise<void>;
 }
 
@@ -75,11 +83,13 @@ export function createApp(deps: AppDeps): App {
     },
   });
   const lock = new RegistrationLock(db.openSession);
+  const repository = new UsersRepository(db.db);
+  const cipher = new TokenCipher(deps.tokenKeys);
   const users = new UsersService({
-    repository: new UsersRepository(db.db),
+    repository,
     lock,
     lcic,
-    cipher: new TokenCipher(deps.tokenKeys),
+    cipher,
     logger,
     sdkAppId: config.lcic.sdkAppId,
     sdkAppIds: config.lcic.sdkAppIds,
@@ -89,18 +99,43 @@ export function createApp(deps: AppDeps): App {
       fallbackBudget: new RegistrationLimiter(db.db, { limit: config.lookups.fallbacksPerMinute }),
     },
   });
+  const warmingEnabled = deps.tokenWarming === undefined ? config.tokenWarming.enabled : deps.tokenWarming !== false;
+  const tokenWarming = warmingEnabled
+    ? startTokenWarming({
+        databaseUrl: deps.databaseUrl,
+        users: repository,
+        warming: new TokenWarmingRepository(db.db),
+        lcic,
+        cipher,
+        logger,
+        refreshAheadHours: config.tokenWarming.refreshAheadHours,
+        keepWarmDays: config.tokenWarming.keepWarmDays,
+        ...(typeof deps.tokenWarming === "object" ? deps.tokenWarming : {}),
+      })
+    : undefined;
+  const bulkRegistration = new BulkRegistration({
+    repository: new BulkRegistrationRepository(db.db),
+    lock,
+    lcic,
+    logger,
+    sdkAppId: config.lcic.sdkAppId,
+    sdkAppIds: config.lcic.sdkAppIds,
+    // New users get their tokens in the background; a failed scan is retried by the periodic one.
+    onCreated: () => void tokenWarming?.scan().catch(() => undefined),
+  });
   const reconcilerOptions = {
     intervalMs: config.reconciler.intervalMs,
     staleAfterMs: config.reconciler.staleAfterMs,
     ...(typeof deps.reconciler === "object" ? deps.reconciler : {}),
   };
   const reconcilerEnabled = deps.reconciler === undefined ? config.reconciler.enabled : deps.reconciler !== false;
-  const reconciler = reconcilerEnabled ? startReconciler({ users, logger, ...reconcilerOptions }) : undefined;
+  const reconciler = reconcilerEnabled ? startReconciler({ users, logger, completeBatches: (rows) => bulkRegistration.completeStale(rows), ...reconcilerOptions }) : undefined;
   const registrationLimiter = new RegistrationLimiter(db.db, { limit: config.security.registrationsPerMinute });
   const trustedDocuments = config.security.trustedDocumentsFile ? loadTrustedDocuments(config.security.trustedDocumentsFile) : undefined;
   const server = createServer({
     db,
     users,
+    bulkRegistration,
     logger,
     auth: config.auth,
     defaultSdkAppId: config.lcic.sdkAppId,
@@ -115,10 +150,13 @@ export function createApp(deps: AppDeps): App {
     server,
     db,
     users,
+    bulkRegistration,
     lcic,
     reconciler,
+    tokenWarming,
     async close(graceMs) {
       await reconciler?.stop();
+      await tokenWarming?.stop();
       await server.close(graceMs);
       await lock.close();
       await db.close();

@@ -80,6 +80,10 @@ const envSchema = z.object({
   RECONCILER_ENABLED: boolFlag(true),
   RECONCILER_INTERVAL_MS: intInRange(100, 3_600_000),
   RECONCILER_STALE_AFTER_MS: intInRange(100, 86_400_000),
+  TOKEN_WARMING: boolFlag(true),
+  // LCIC tokens live 7 days: refreshing more than 7 days ahead would mean refreshing every time.
+  TOKEN_REFRESH_AHEAD_HOURS: intInRange(1, 167),
+  TOKEN_KEEP_WARM_DAYS: intInRange(0, 3650),
   // Hardening (README "Security"). AUTH_* variables are parsed by src/auth/config.ts.
   CORS_ORIGINS: z.preprocess(
     commaSeparated,
@@ -121,7 +125,8 @@ export const SECURITY_DEFAULTS = {
   maxTokens: 1000,
   maxCost: 500,
   maxBatch: 0,
-  maxBodyBytes: 64 * 1024,
+  // 1 MiB: a 1,000-user registerClassroomUsers with typical names and avatar URLs is about 100 KB.
+  maxBodyBytes: 1024 * 1024,
   // Half of LCIC's RegisterUser budget (20/s = 1200/min): one client cannot starve the others, and a roster import still runs at full pace.
   registrationsPerMinute: 600,
 } as const;
@@ -179,6 +184,14 @@ export interface Config {
     missTtlMs: number;
     /** LCIC fallbacks per client (JWT subject, else address) per minute; 0 turns the limit off. */
     fallbacksPerMinute: number;
+  };
+  /** Background LoginUser for new and recently active users (jobs/token-warming.ts). */
+  tokenWarming: {
+    enabled: boolean;
+    /** A stored token expiring within this many hours is refreshed. */
+    refreshAheadHours: number;
+    /** Only for users who logged in (or were registered) within this many days. */
+    keepWarmDays: number;
   };
   /** Who may call: AUTH_* variables (src/auth/config.ts). */
   auth: AuthConfig;
@@ -302,6 +315,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     lookups: {
       missTtlMs: e.LOOKUP_MISS_TTL_MS ?? 60_000,
       fallbacksPerMinute: e.LOOKUP_FALLBACK_RATE_LIMIT_PER_MINUTE ?? 120,
+    },
+    tokenWarming: {
+      enabled: e.TOKEN_WARMING,
+      refreshAheadHours: e.TOKEN_REFRESH_AHEAD_HOURS ?? 24,
+      keepWarmDays: e.TOKEN_KEEP_WARM_DAYS ?? 14,
     },
     auth,
     security: {

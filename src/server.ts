@@ -13,12 +13,14 @@ import type { Logger } from "./logger.js";
 import { buildSchema, type GraphQLContext } from "./schema/index.js";
 import { disableIntrospection, requestLimits } from "./security/request-limits.js";
 import { operationIdOf } from "./security/trusted-documents.js";
+import type { BulkRegistration } from "./users/bulk-registration.js";
 import type { UsersService } from "./users/service.js";
 import { createFastLane, type FastLane } from "./http/fast-lane.js";
 
 export interface ServerDeps {
   db: Pick<DatabaseHandle, "ping">;
   users: UsersService;
+  bulkRegistration: BulkRegistration;
   logger: Logger;
   /** Reported by /readyz for operators; LCIC being down does not make the service unready (reads still work). */
   lcicCircuit?: () => string;
@@ -116,6 +118,7 @@ export function createServer(deps: ServerDeps): AppServer {
       const principal = principals.get(request) ?? (await authenticateRequest(authenticator, request.headers.get("authorization"), logger));
       return {
         users: deps.users,
+        bulkRegistration: deps.bulkRegistration,
         principal,
         auth: { scopes: deps.auth.scopes, defaultSdkAppId: deps.defaultSdkAppId },
         clientKey: clientKeyOf(principal, req as IncomingMessage | undefined),

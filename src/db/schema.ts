@@ -33,6 +33,17 @@ export const classroomUsers = pgTable(
     reconcileFailures: integer("reconcile_failures").notNull().default(0),
     /** The reconciler leaves this pending row alone until then (backoff after failures); null: due. */
     reconcileNotBefore: timestamp("reconcile_not_before", { withTimezone: true }),
+    /**
+     * Set on rows whose intent was recorded by a bulk registration (`registerClassroomUsers`): the
+     * request's id. Such a row was (or may have been) sent in a BatchRegister, which overwrites by
+     * OriginId, so completing it means sending it again (see users/bulk-registration.ts).
+     */
+    batchId: text("batch_id"),
+    /**
+     * When a login token was last handed to this user (a registration returning a token, or
+     * `issueClassroomUserToken`). Token warming keeps tokens fresh for users seen recently.
+     */
+    lastLoginAt: timestamp("last_login_at", { withTimezone: true }),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
   },
@@ -40,6 +51,8 @@ export const classroomUsers = pgTable(
     uniqueIndex("classroom_users_sdk_app_id_origin_id_key").on(t.sdkAppId, t.originId),
     uniqueIndex("classroom_users_user_id_key").on(t.userId),
     index("classroom_users_pending_idx").on(t.updatedAt).where(sql`${t.status} = 'pending'`),
+    // Token warming's scan: registered users by token expiry (null first: never had one).
+    index("classroom_users_token_expiry_idx").on(t.tokenExpiresAt).where(sql`${t.status} = 'registered'`),
     check("classroom_users_registered_has_user_id", sql`${t.status} <> 'registered' OR ${t.userId} IS NOT NULL`),
   ],
 );

@@ -1,6 +1,7 @@
 import type { Logger } from "../logger.js";
 import { LcicRateLimitedError } from "../users/errors.js";
 import type { ReconcileBackoff } from "../users/reconciliation.js";
+import type { ClassroomUserRow } from "../users/repository.js";
 import type { UsersService } from "../users/service.js";
 
 export interface SweepTotals {
@@ -38,7 +39,15 @@ export interface ReconcilerOptions {
   backoff?: Partial<ReconcileBackoff>;
   /** The clock staleness and backoff are measured on (tests move it). */
   now?: () => Date;
+  /**
+   * Completes pending rows a bulk registration sent (users/bulk-registration.ts `completeStale`): one
+   * BatchRegister for many rows instead of a LoginOriginId each. Returns how many it registered.
+   */
+  completeBatches?: (rows: ClassroomUserRow[]) => Promise<number>;
 }
+
+/** Batch sends of one row after which the reconciler stops resending it in a batch (it goes the single way). */
+const MAX_BATCH_ATTEMPTS = 5;
 
 /**
  * Completes registrations left `pending` by a crash or a lost LCIC reply, with no human action.
@@ -66,7 +75,24 @@ export function startReconciler(options: ReconcilerOptions): Reconciler {
 
   const sweepOnce = async (): Promise<SweepTotals> => {
     const totals: SweepTotals = { registered: 0, cleared: 0, withdrawn: 0, skipped: 0, failed: 0, postponed: 0 };
-    const rows = await users.listPendingDue(staleAfterMs, batchSize, now());
+    let rows = await users.listPendingDue(staleAfterMs, batchSize, now());
+    // Rows of bulk registrations that reached LCIC: sent again in one BatchRegister. A row that still
+    // fails after a few attempts goes the single way below (adopted if LCIC has it, else cleared).
+    const batchRows = rows.filter((row) => row.batchId !== null && row.attempts > 0 && row.attempts < MAX_BATCH_ATTEMPTS);
+    if (options.completeBatches && batchRows.length > 0) {
+      rows = rows.filter((row) => !batchRows.includes(row));
+      try {
+        totals.registered += await options.completeBatches(batchRows);
+      } catch (error) {
+        if (error instanceof LcicRateLimitedError) {
+          totals.postponed += batchRows.length + rows.length;
+          return totals;
+        }
+        totals.failed += batchRows.length;
+        for (const row of batchRows) await users.deferReconciliation(row, backoff, now()).catch(() => undefined);
+        logger.warn({ rows: batchRows.length, err: error instanceof Error ? error.message : String(error) }, "completing pending bulk registrations failed");
+      }
+    }
     for (const [index, row] of rows.entries()) {
       if (stopped) break;
       try {

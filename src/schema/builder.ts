@@ -8,11 +8,14 @@ import { DateTimeResolver } from "graphql-scalars";
 import type { Principal } from "../auth/jwt.js";
 import { canRead, canRegister, type ReadTarget, type RegisterTarget, type RuleConfig } from "../auth/rules.js";
 import type { RegistrationLimiter } from "../limits/registration-limiter.js";
+import type { BulkRegistration } from "../users/bulk-registration.js";
 import type { UsersService } from "../users/service.js";
 
 /** What every resolver receives. Built per request by server.ts. */
 export interface GraphQLContext {
   users: UsersService;
+  /** `registerClassroomUsers`. */
+  bulkRegistration: BulkRegistration;
   /** The authenticated caller (in AUTH_MODE=none: the anonymous principal holding every scope). */
   principal: Principal;
   /** Scope names and the default application the rules compare with. */

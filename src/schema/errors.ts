@@ -160,3 +160,5 @@ export const LOOKUP_ERRORS = [
   LcicUnavailableError,
   LcicRequestError,
 ] as const;
+
+export const BULK_REGISTER_ERRORS = [ValidationError, InvalidSdkAppIdError, LcicRateLimitedError, LcicUnavailableError, LcicRequestError] as const;

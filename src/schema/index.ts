@@ -6,6 +6,7 @@ import "./errors.js";
 import "./classroom-user.js";
 import "./register.js";
 import "./lookup.js";
+import "./bulk-register.js";
 
 export type { GraphQLContext } from "./builder.js";
 

@@ -7,6 +7,11 @@ export interface RegistrationKey {
   originId: string;
 }
 
+/** The text a key's lock is taken on (hashed into the advisory lock's second key). */
+function lockKeyOf(key: RegistrationKey): string {
+  return `${key.sdkAppId}:${key.originId}`;
+}
+
 const LOCK_NAMESPACE = 7_345_001; // first key of the two-key advisory lock: "classroom-users registration"
 
 /**
@@ -65,7 +70,7 @@ export class RegistrationLock {
     options: { timeoutMs: number; wait?: boolean },
     fn: () => Promise<T>,
   ): Promise<T | undefined> {
-    const lockKey = `${key.sdkAppId}:${key.originId}`;
+    const lockKey = lockKeyOf(key);
     const wait = options.wait !== false;
     const startedAt = Date.now();
     const deadline = startedAt + Math.max(0, options.timeoutMs);
@@ -94,6 +99,40 @@ export class RegistrationLock {
       }
     } finally {
       this.keyGates.leave(lockKey);
+    }
+  }
+
+  /**
+   * Runs `fn` holding the registration lock of every key of one application at once: what a bulk
+   * registration takes (users/bulk-registration.ts). The very locks `withLock` takes, on one connection
+   * of its own, taken in one statement in the order of their lock ids, so two batches, or a batch and
+   * single registrations, cannot deadlock. Throws LockTimeoutError when they are not all held within
+   * `timeoutMs`. PostgreSQL releases them with the session if the process dies.
+   *
+   * Capacity: each held lock takes an entry of PostgreSQL's shared lock table
+   * (max_locks_per_transaction × max_connections, 6,400 by default), so a 1,000-key batch uses 1,000.
+   */
+  async withKeysLocked<T>(sdkAppId: number, originIds: readonly string[], timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+    const session = this.openSession();
+    const keys = originIds.map((originId) => lockKeyOf({ sdkAppId, originId }));
+    const startedAt = Date.now();
+    try {
+      try {
+        // Advisory locks are PostgreSQL functions that Drizzle's builder cannot express. The subquery's
+        // order is the order the locks are taken in: ascending lock id, each id once.
+        await session`select set_config('lock_timeout', ${`${Math.max(1, Math.round(timeoutMs))}ms`}, false)`;
+        await session`
+          select pg_advisory_lock(${LOCK_NAMESPACE}, s.h)
+            from (select distinct hashtext(k) as h from unnest(${keys}::text[]) as k order by 1) as s`;
+      } catch (error) {
+        if ((error as { code?: string }).code === "55P03") throw new LockTimeoutError("timed out waiting for the registration locks of a batch", Date.now() - startedAt);
+        throw error;
+      }
+      return await fn();
+    } finally {
+      // Ending the session releases the locks; release them first so others need not wait for the teardown.
+      await session`select pg_advisory_unlock_all()`.catch(() => undefined);
+      await session.end({ timeout: 1 }).catch(() => undefined);
     }
   }
 

@@ -144,6 +144,15 @@ export class UsersRepository {
     return row;
   }
 
+  /** Notes that a token was handed to the user (a login): token warming keeps recent users' tokens fresh. */
+  async recordLogin(id: number, at: Date): Promise<void> {
+    // At most one write an hour per user: registrations returning a stored user stay cheap.
+    await this.db
+      .update(classroomUsers)
+      .set({ lastLoginAt: at })
+      .where(and(eq(classroomUsers.id, id), or(isNull(classroomUsers.lastLoginAt), lt(classroomUsers.lastLoginAt, new Date(at.getTime() - 3_600_000)))));
+  }
+
   /** Turns a registered row whose LCIC user was deleted back into a fresh pending row for the same key. */
   async resetToPending(id: number): Promise<ClassroomUserRow> {
     const [row] = await this.db

@@ -29,8 +29,11 @@ export class UsersService {
     this.lookup = new Lookup(this.context, { missTtlMs: deps.lookup?.missTtlMs ?? 60_000, ...(deps.lookup?.fallbackBudget ? { fallbackBudget: deps.lookup.fallbackBudget } : {}) });
   }
 
-  register(rawInput: unknown): Promise<RegisterResult> {
-    return this.registration.register(rawInput);
+  async register(rawInput: unknown): Promise<RegisterResult> {
+    const result = await this.registration.register(rawInput);
+    // Handing out a token is a login: token warming keeps such users' tokens fresh (TOKEN_KEEP_WARM_DAYS).
+    await this.context.repository.recordLogin(result.user.id, this.context.now());
+    return result;
   }
 
   find(rawLookup: unknown, caller: LookupCaller): Promise<ClassroomUserRow> {

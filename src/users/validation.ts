@@ -75,3 +75,6 @@ function parseOrThrow<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, value: unk
 
 export const parseRegisterInput = (value: unknown) => parseOrThrow(registerSchema, value, ["input"]);
 export const parseLookup = (value: unknown) => parseOrThrow(lookupSchema, value, []);
+
+/** The field rules of a registration, for use cases that validate registrations their own way (bulk). */
+export const registrationFields = { sdkAppId, name: text(LIMITS.name), originId: text(LIMITS.originId), avatar } as const;

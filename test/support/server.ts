@@ -58,7 +58,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const shared = options.shareWith;
   const lcic = shared ? shared.lcic : await startTestLcic({ sdkAppIds: [APP], ...options.emulatorOptions });
   const db = shared ? shared.db : await createTestDatabase();
-  const config = loadConfig({ LCIC_SDK_APP_ID: String(APP), LOG_LEVEL: "silent", DATABASE_POOL_SIZE: "5", ...laneEnv(), ...options.configEnv });
+  const config = loadConfig({ LCIC_SDK_APP_ID: String(APP), LOG_LEVEL: "silent", DATABASE_POOL_SIZE: "5", TOKEN_WARMING: "false", ...laneEnv(), ...options.configEnv });
   const logs: string[] = [];
   const capture = new Writable({
     write(chunk, _encoding, done) {

@@ -53,6 +53,7 @@ export async function startSecureApp(
     // Production mode requires it; the app itself is handed `db.url` directly.
     DATABASE_URL: db.url,
     TOKEN_ENCRYPTION_KEY: options.shareWith?.config.tokenEncryptionKeys?.[0]?.toString("base64") ?? randomBytes(32).toString("base64"),
+    TOKEN_WARMING: "false",
     ...laneEnv(),
     ...env,
   });
