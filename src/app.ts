@@ -144,6 +144,7 @@ export function createApp(deps: AppDeps): App {
     lcicCircuit: () => lcic.circuitState(),
     ...(deps.authenticator ? { authenticator: deps.authenticator } : {}),
     ...(trustedDocuments ? { trustedDocuments } : {}),
+    fastLane: config.httpFastLane,
   });
   return {
     server,

@@ -15,6 +15,7 @@ import { disableIntrospection, requestLimits } from "./security/request-limits.j
 import { operationIdOf } from "./security/trusted-documents.js";
 import type { BulkRegistration } from "./users/bulk-registration.js";
 import type { UsersService } from "./users/service.js";
+import { createFastLane, type FastLane } from "./http/fast-lane.js";
 
 export interface ServerDeps {
   db: Pick<DatabaseHandle, "ping">;
@@ -32,11 +33,15 @@ export interface ServerDeps {
   authenticator?: Authenticator;
   /** Operation id → document; when set, only these operations run. */
   trustedDocuments?: ReadonlyMap<string, string>;
+  /** HTTP_FAST_LANE: plain JSON POSTs to /graphql skip yoga's Fetch layer (src/http/fast-lane.ts). */
+  fastLane?: boolean;
 }
 
 export interface AppServer {
   yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>;
   http: Server;
+  /** HTTP_FAST_LANE: whether it runs (a plugin it does not know turns it off) and how many requests it answered. */
+  fastLane: { enabled: boolean; served(): number };
   listen(port: number, host: string): Promise<{ port: number; url: string }>;
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes the sockets. */
   close(graceMs?: number): Promise<void>;
@@ -127,13 +132,10 @@ export function createServer(deps: ServerDeps): AppServer {
     },
   };
 
-  const plugins: Plugin[] = [
-    authenticateFirst,
-    // Browsers send "simple" cross-site requests (forms, text/plain, GET without headers) without a
-    // CORS preflight; refusing them stops CSRF even if a cookie-based proxy ever fronts this service.
-    useCSRFPrevention({ requestHeaders: [...CSRF_HEADERS] }),
-    requestLimits(security),
-  ];
+  // Browsers send "simple" cross-site requests (forms, text/plain, GET without headers) without a
+  // CORS preflight; refusing them stops CSRF even if a cookie-based proxy ever fronts this service.
+  const csrfPrevention: Plugin = useCSRFPrevention({ requestHeaders: [...CSRF_HEADERS] });
+  const plugins: Plugin[] = [authenticateFirst, csrfPrevention, requestLimits(security)];
   if (!security.introspection) plugins.push(disableIntrospection());
   if (trusted) {
     plugins.push(
@@ -214,6 +216,22 @@ export function createServer(deps: ServerDeps): AppServer {
     },
   });
 
+  // Trusted documents are sent as extensions/documentId, which the lane hands to yoga anyway.
+  let fastLane: FastLane | undefined;
+  if (deps.fastLane && !trusted) {
+    fastLane = createFastLane<Principal>({
+      yoga,
+      plugins,
+      reproduced: new Map<Plugin, "authenticate" | "csrf">([
+        [authenticateFirst, "authenticate"],
+        [csrfPrevention, "csrf"],
+      ]),
+      authenticate: (header) => authenticateRequest(authenticator, header, logger),
+      remember: (request, principal) => principals.set(request, principal),
+      onDisabled: (reason) => logger.warn({ reason }, "HTTP_FAST_LANE is off: a yoga plugin has hooks the lane does not reproduce, so every request goes through yoga"),
+    });
+  }
+
   const inFlight = new Set<ServerResponse>();
   const http = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
     const path = req.url?.split("?")[0];
@@ -228,6 +246,7 @@ export function createServer(deps: ServerDeps): AppServer {
     if (refusal) return sendRefusal(res, refusal.status, refusal.message);
     inFlight.add(res);
     res.on("close", () => inFlight.delete(res));
+    if (fastLane?.(req, res)) return;
     void yoga.requestListener(req, res);
   });
   http.keepAliveTimeout = 65_000;
@@ -235,6 +254,7 @@ export function createServer(deps: ServerDeps): AppServer {
   return {
     yoga,
     http,
+    fastLane: { enabled: fastLane !== undefined, served: () => fastLane?.served ?? 0 },
     listen(port, host) {
       return new Promise((resolve, reject) => {
         http.once("error", reject);
