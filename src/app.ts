@@ -196,6 +196,7 @@ export function createApp(deps: AppDeps): App {
     ...(tracing ? { tracing } : {}),
     ...(deps.authenticator ? { authenticator: deps.authenticator } : {}),
     ...(trustedDocuments ? { trustedDocuments } : {}),
+    fastLane: config.httpFastLane,
   });
   return {
     server,

@@ -37,6 +37,9 @@ const sdkAppId = z.coerce
   .positive({ message: "must be a positive application id" })
   .max(Number.MAX_SAFE_INTEGER);
 
+/** HTTP_FAST_LANE when unset (src/http/fast-lane.ts): on; `false` sends every request through yoga. */
+export const DEFAULT_HTTP_FAST_LANE = true;
+
 const envSchema = z.object({
   NODE_ENV: optionalString,
   PORT: intInRange(0, 65535),
@@ -111,6 +114,7 @@ const envSchema = z.object({
   TRUSTED_DOCUMENTS_FILE: optionalString,
   LOOKUP_MISS_TTL_MS: intInRange(0, 86_400_000),
   LOOKUP_FALLBACK_RATE_LIMIT_PER_MINUTE: intInRange(0, 1_000_000),
+  HTTP_FAST_LANE: boolFlag(DEFAULT_HTTP_FAST_LANE),
   // Operations (README "Production"): metrics listener, OpenTelemetry's standard variables, outages.
   METRICS_PORT: intInRange(0, 65535),
   METRICS_HOST: optionalString,
@@ -213,6 +217,8 @@ export interface Config {
   /** Who may call: AUTH_* variables (src/auth/config.ts). */
   auth: AuthConfig;
   security: SecurityConfig;
+  /** HTTP_FAST_LANE: plain JSON POSTs to /graphql bypass yoga's Fetch layer (src/http/fast-lane.ts). */
+  httpFastLane: boolean;
   /** Prometheus `/metrics` on a listener of its own (METRICS_PORT, METRICS_HOST); port 0: none. */
   metrics: { port: number; host: string };
   /** OpenTelemetry traces (standard OTEL_* variables); absent when no OTLP endpoint is set. */
@@ -396,6 +402,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       registrationsPerMinute: e.REGISTRATION_RATE_LIMIT_PER_MINUTE ?? SECURITY_DEFAULTS.registrationsPerMinute,
       trustedDocumentsFile: e.TRUSTED_DOCUMENTS_FILE,
     },
+    httpFastLane: e.HTTP_FAST_LANE,
     metrics: { port: e.METRICS_PORT ?? 9464, host: e.METRICS_HOST ?? "127.0.0.1" },
     tracing: tracingConfig(e),
   };

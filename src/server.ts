@@ -22,6 +22,7 @@ import { disableIntrospection, requestLimits } from "./security/request-limits.j
 import { operationIdOf } from "./security/trusted-documents.js";
 import type { BulkRegistration } from "./users/bulk-registration.js";
 import type { UsersService } from "./users/service.js";
+import { createFastLane, type FastLane } from "./http/fast-lane.js";
 
 export interface ServerDeps {
   db: Pick<DatabaseHandle, "ping">;
@@ -48,11 +49,15 @@ export interface ServerDeps {
    * not answer a ping is answered DATABASE_UNAVAILABLE (a partitioned network hangs statements).
    */
   databaseUnavailableTimeoutMs?: number;
+  /** HTTP_FAST_LANE: plain JSON POSTs to /graphql skip yoga's Fetch layer (src/http/fast-lane.ts). */
+  fastLane?: boolean;
 }
 
 export interface AppServer {
   yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>;
   http: Server;
+  /** HTTP_FAST_LANE: whether it runs (a plugin it does not know turns it off) and how many requests it answered. */
+  fastLane: { enabled: boolean; served(): number };
   listen(port: number, host: string): Promise<{ port: number; url: string }>;
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes the sockets. */
   close(graceMs?: number): Promise<void>;
@@ -84,6 +89,48 @@ query FindUser {
     ... on Error { code message }
   }
 }
+
+# A login token right before the student enters a classroom (the stored one while valid long enough).
+mutation IssueToken {
+  issueClassroomUserToken(input: { originId: "student-42", minValiditySeconds: 3600 }) {
+    __typename
+    ... on ClassroomUserToken { token tokenExpiresAt fromCache user { userId name } }
+    ... on Error { code message }
+  }
+}
+
+# Rename the student (avatar: "" removes the avatar).
+mutation Rename {
+  updateClassroomUser(input: { originId: "student-42", name: "Ada King" }) {
+    __typename
+    ... on UpdateClassroomUserSuccess { user { userId name avatar updatedAt } }
+    ... on ValidationError { fieldErrors { path message } }
+    ... on Error { code message }
+  }
+}
+
+# Everyone registered, 50 at a time (first: 1-500): pass pageInfo.endCursor as "after" for the next page.
+query ListUsers {
+  classroomUsers(filter: { originIdPrefix: "student-" }) {
+    __typename
+    ... on ClassroomUserConnection {
+      totalCount
+      pageInfo { hasNextPage endCursor }
+      edges { node { userId originId name updatedAt } }
+    }
+    ... on Error { code message }
+  }
+}
+
+# The student leaves: deleted in LCIC, erased here (safe to repeat).
+mutation Remove {
+  deleteClassroomUser(input: { originId: "student-42" }) {
+    __typename
+    ... on DeleteClassroomUserSuccess { userId originId }
+    ... on ClassroomUserInGroupError { userId }
+    ... on Error { code message }
+  }
+}
 `;
 
 export function createServer(deps: ServerDeps): AppServer {
@@ -101,15 +148,12 @@ export function createServer(deps: ServerDeps): AppServer {
     },
   };
 
-  const plugins: Plugin[] = [
-    authenticateFirst,
-    // Browsers send "simple" cross-site requests (forms, text/plain, GET without headers) without a
-    // CORS preflight; refusing them stops CSRF even if a cookie-based proxy ever fronts this service.
-    useCSRFPrevention({ requestHeaders: [...CSRF_HEADERS] }),
-    requestLimits(security),
-    // Apollo federated tracing: `extensions.ftv1` when the router sends `apollo-federation-include-trace: ftv1`.
-    useApolloInlineTrace(),
-  ];
+  // Browsers send "simple" cross-site requests (forms, text/plain, GET without headers) without a
+  // CORS preflight; refusing them stops CSRF even if a cookie-based proxy ever fronts this service.
+  const csrfPrevention: Plugin = useCSRFPrevention({ requestHeaders: [...CSRF_HEADERS] });
+  const plugins: Plugin[] = [authenticateFirst, csrfPrevention, requestLimits(security)];
+  // Apollo federated tracing: `extensions.ftv1` when the router sends `apollo-federation-include-trace: ftv1`.
+  plugins.push(useApolloInlineTrace());
   if (deps.databaseUnavailableTimeoutMs) plugins.push(databaseDeadline(deps.db, deps.databaseUnavailableTimeoutMs, logger));
   if (deps.metrics) plugins.push(graphqlMetrics(deps.metrics.registry));
   if (deps.tracing) plugins.push(graphqlSpans(deps.tracing.tracer));
@@ -204,6 +248,22 @@ export function createServer(deps: ServerDeps): AppServer {
     },
   });
 
+  // Trusted documents are sent as extensions/documentId, which the lane hands to yoga anyway.
+  let fastLane: FastLane | undefined;
+  if (deps.fastLane && !trusted) {
+    fastLane = createFastLane<Principal>({
+      yoga,
+      plugins,
+      reproduced: new Map<Plugin, "authenticate" | "csrf">([
+        [authenticateFirst, "authenticate"],
+        [csrfPrevention, "csrf"],
+      ]),
+      authenticate: (header) => authenticateRequest(authenticator, header, logger),
+      remember: (request, principal) => principals.set(request, principal),
+      onDisabled: (reason) => logger.warn({ reason }, "HTTP_FAST_LANE is off: a yoga plugin has hooks the lane does not reproduce, so every request goes through yoga"),
+    });
+  }
+
   const inFlight = new Set<ServerResponse>();
   const tracing = deps.tracing;
   const http = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
@@ -243,6 +303,7 @@ export function createServer(deps: ServerDeps): AppServer {
     if (refusal) return sendRefusal(res, refusal.status, refusal.message);
     inFlight.add(res);
     res.on("close", () => inFlight.delete(res));
+    if (fastLane?.(req, res)) return;
     void yoga.requestListener(req, res);
   };
   http.keepAliveTimeout = 65_000;
@@ -250,6 +311,7 @@ export function createServer(deps: ServerDeps): AppServer {
   return {
     yoga,
     http,
+    fastLane: { enabled: fastLane !== undefined, served: () => fastLane?.served ?? 0 },
     listen(port, host) {
       return new Promise((resolve, reject) => {
         http.once("error", reject);

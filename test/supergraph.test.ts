@@ -10,6 +10,7 @@ import { parse } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp, type App } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
+import { laneEnv } from "./support/lane.js";
 import { createLogger } from "../src/logger.js";
 import { printSchemaSDL } from "../src/schema/index.js";
 import { startCourseSubgraph, type CourseSubgraph, type TestCourse } from "./support/course-subgraph.js";
@@ -44,7 +45,7 @@ beforeAll(async () => {
   [db, lcic] = await Promise.all([createTestDatabase(), startTestLcic()]);
   sdkAppId = lcic.emulator.sdkAppIds[0]!;
   app = createApp({
-    config: loadConfig({ LCIC_SDK_APP_ID: String(sdkAppId) }),
+    config: loadConfig({ LCIC_SDK_APP_ID: String(sdkAppId), ...laneEnv() }),
     logger: createLogger({ level: process.env.TEST_LOG ?? "silent" }),
     databaseUrl: db.url,
     lcic: lcic.client,
@@ -164,5 +165,62 @@ describe("supergraph", () => {
     expect(invalid.errors).toBeUndefined();
     expect(invalid.data.registerClassroomUser).toMatchObject({ __typename: "ValidationError", code: "ValidationFailed" });
     expect(invalid.data.registerClassroomUser.fieldErrors[0].path).toEqual(["input", "originId"]);
+  });
+
+  it("composes beside another subgraph that defines PageInfo too (it is @shareable)", () => {
+    const other = parse(`
+      extend schema @link(url: "https://specs.apollo.dev/federation/v2.6", import: ["@shareable"])
+      type PageInfo @shareable { hasNextPage: Boolean! endCursor: String }
+      type LessonConnection { pageInfo: PageInfo! }
+      type Query { lessons: LessonConnection! }
+    `);
+    const services = [
+      { name: "classroom-users", typeDefs: parse(printSchemaSDL()), url: "http://users.test/graphql" },
+      { name: "lessons", typeDefs: other, url: "http://lessons.test/graphql" },
+    ];
+    expect(composeServices(services).errors ?? []).toEqual([]);
+    expect(composeWithApollo(services).errors ?? []).toEqual([]);
+  });
+
+  it("pages classroomUsers through the gateway (PageInfo is shareable, token keeps its credential tag)", async () => {
+    expect(supergraphSdl).toMatch(/type PageInfo[^{]*@join__type\(graph: CLASSROOM_USERS\)/);
+    expect(supergraphSdl).toMatch(/token: String! @join__field\(graph: CLASSROOM_USERS\) @tag\(name: "credential"\)|token: String! @tag\(name: "credential"\)/);
+    const query = `query ($after: String) {
+      classroomUsers(first: 5, after: $after, filter: { originIdPrefix: "student-" }) {
+        __typename
+        ... on ClassroomUserConnection { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { originId name } } }
+        ... on Error { code message }
+      }
+    }`;
+    const seen: string[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const result = await viaGateway(query, { after });
+      expect(result.errors).toBeUndefined();
+      const page = result.data.classroomUsers;
+      expect(page).toMatchObject({ __typename: "ClassroomUserConnection", totalCount: 12 });
+      seen.push(...page.edges.map((e: any) => e.node.originId));
+      if (!page.pageInfo.hasNextPage) break;
+      after = page.pageInfo.endCursor;
+    }
+    expect(seen).toEqual(stored.map((u) => u.originId));
+  });
+
+  it("a reference to a deleted user resolves to null, without asking LCIC", async () => {
+    const deleted = await viaGateway(`mutation { deleteClassroomUser(input: { originId: "student-11" }) { __typename ... on DeleteClassroomUserSuccess { originId } ... on Error { code message } } }`);
+    expect(deleted.data.deleteClassroomUser).toEqual({ __typename: "DeleteClassroomUserSuccess", originId: "student-11" });
+    const saved = courseData.splice(1);
+    try {
+      lcic.emulator.resetCounters();
+      const result = await viaGateway(`{ courses { title students { originId name } } }`);
+      expect(result.errors).toBeUndefined();
+      const students = result.data.courses[0].students;
+      expect(students[10]).toEqual({ originId: "student-10", name: "Student 10" });
+      // Null from here: the gateway keeps only what the courses subgraph gave.
+      expect(students[11]).toEqual({ originId: "student-11", name: null });
+      expect(Object.values(lcic.emulator.counters()).reduce((n, c) => n + c.calls, 0)).toBe(0);
+    } finally {
+      courseData.push(...saved);
+    }
   });
 });

@@ -15,6 +15,7 @@ import { z } from "zod";
 
 export const DEFAULT_REGISTER_SCOPE = "classroom-users:register";
 export const DEFAULT_READ_SCOPE = "classroom-users:read";
+export const DEFAULT_DELETE_SCOPE = "classroom-users:delete";
 export const DEFAULT_SUBJECT_CLAIM = "sub";
 export const DEFAULT_SCOPES_CLAIM = "scope";
 /** Claim naming the one LCIC application a token's self-service is bound to. */
@@ -77,6 +78,7 @@ export const authConfigSchema = z.object({
   AUTH_SDK_APP_ID_CLAIM: optionalString.transform((value) => value ?? DEFAULT_SDK_APP_ID_CLAIM),
   AUTH_REGISTER_SCOPE: scopeName(DEFAULT_REGISTER_SCOPE),
   AUTH_READ_SCOPE: scopeName(DEFAULT_READ_SCOPE),
+  AUTH_DELETE_SCOPE: scopeName(DEFAULT_DELETE_SCOPE),
   AUTH_CLOCK_TOLERANCE_S: optionalString.pipe(
     z.coerce
       .number({ invalid_type_error: "must be a whole number of seconds" })
@@ -116,6 +118,8 @@ export interface AuthScopeNames {
   register: string;
   /** May read any user. */
   read: string;
+  /** May delete any user (no self-service). */
+  delete: string;
 }
 
 export interface NoneAuthConfig {
@@ -245,6 +249,7 @@ export function resolveAuthConfig(env: Record<string, string | undefined>, liste
   const scopes: AuthScopeNames = {
     register: vars.AUTH_REGISTER_SCOPE ?? DEFAULT_REGISTER_SCOPE,
     read: vars.AUTH_READ_SCOPE ?? DEFAULT_READ_SCOPE,
+    delete: vars.AUTH_DELETE_SCOPE ?? DEFAULT_DELETE_SCOPE,
   };
   if (mode === "none") return { mode: "none", scopes };
 

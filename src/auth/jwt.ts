@@ -100,7 +100,7 @@ export function createAuthenticator(config: AuthConfig, options: AuthenticatorOp
   if (config.mode === "none") {
     const principal: Principal = Object.freeze({
       subject: undefined,
-      scopes: new Set([config.scopes.register, config.scopes.read]) as ReadonlySet<string>,
+      scopes: new Set([config.scopes.register, config.scopes.read, config.scopes.delete]) as ReadonlySet<string>,
       sdkAppId: undefined,
       anonymous: true,
       claims: Object.freeze({}),

@@ -16,6 +16,8 @@
  *   names, or, for a token without it, LCIC_SDK_APP_ID. Subject `42` is student 42 of one school;
  *   originId `42` in another application is someone else (and RETURN_EXISTING would hand out their
  *   token). A target without an sdkAppId means the service's default application.
+ * - Update and token (canManage): the register scope, or self-service as for reads. Delete: the
+ *   delete scope only. Listing everyone: the read scope only.
  * - The scopes are independent: registering someone does not grant reading them later.
  * - In AUTH_MODE=none the anonymous principal holds both scopes, so everything is allowed.
  * Comparisons are exact (case-sensitive): identity providers treat subjects as opaque strings.
@@ -64,6 +66,11 @@ export function canRegister(principal: Principal, target: RegisterTarget, config
 
 export function canRead(principal: Principal, target: ReadTarget, config: RuleConfig): boolean {
   if (principal.scopes.has(config.scopes.read)) return true;
+  return isSelfTarget(principal, target, config);
+}
+
+/** Whether the target is the caller's own user, in the caller's own application (the self-service rule). */
+function isSelfTarget(principal: Principal, target: ReadTarget, config: RuleConfig): boolean {
   const { originId, userId, storedOriginId, sdkAppId, storedSdkAppId } = target;
   // A userId says nothing about whose user it is until the stored originId (and application) is known.
   if (userId !== undefined && (storedOriginId === undefined || storedSdkAppId === undefined)) return false;
@@ -72,4 +79,18 @@ export function canRead(principal: Principal, target: ReadTarget, config: RuleCo
   // By userId the stored application decides (an sdkAppId argument, if any, must agree with it).
   const applications = userId !== undefined ? [storedSdkAppId, ...(sdkAppId !== undefined ? [sdkAppId] : [])] : [sdkAppId];
   return applications.every((app) => isOwnApplication(principal, app, config));
+}
+
+/**
+ * May change the user or take a token for them (`updateClassroomUser`, `issueClassroomUserToken`):
+ * the register scope, or the caller's own user, decided exactly as for reads.
+ */
+export function canManage(principal: Principal, target: ReadTarget, config: RuleConfig): boolean {
+  if (principal.scopes.has(config.scopes.register)) return true;
+  return isSelfTarget(principal, target, config);
+}
+
+/** May delete any user: the delete scope only (no self-service: leaving a school is the school's call). */
+export function canDelete(principal: Principal, config: RuleConfig): boolean {
+  return principal.scopes.has(config.scopes.delete);
 }

@@ -51,6 +51,8 @@ export const classroomUsers = pgTable(
     uniqueIndex("classroom_users_sdk_app_id_origin_id_key").on(t.sdkAppId, t.originId),
     uniqueIndex("classroom_users_user_id_key").on(t.userId),
     index("classroom_users_pending_idx").on(t.updatedAt).where(sql`${t.status} = 'pending'`),
+    // `classroomUsers` pages through one application's registered users by id (keyset, no OFFSET).
+    index("classroom_users_listing_idx").on(t.sdkAppId, t.id).where(sql`${t.status} = 'registered'`),
     // Token warming's scan: registered users by token expiry (null first: never had one).
     index("classroom_users_token_expiry_idx").on(t.tokenExpiresAt).where(sql`${t.status} = 'registered'`),
     check("classroom_users_registered_has_user_id", sql`${t.status} <> 'registered' OR ${t.userId} IS NOT NULL`),
@@ -58,6 +60,27 @@ export const classroomUsers = pgTable(
 );
 
 export type ClassroomUserRow = typeof classroomUsers.$inferSelect;
+
+/**
+ * What is left of a deleted classroom user: ids and time, no personal data (name, avatar and token
+ * were erased with its `classroom_users` row). It makes a repeated delete (after a lost reply) a
+ * success, and lets lookups answer "not found" without asking LCIC about a user it no longer has.
+ * One row per LCIC userId (never reused); an originId registered again gets a new userId.
+ */
+export const classroomUserTombstones = pgTable(
+  "classroom_user_tombstones",
+  {
+    userId: text("user_id").primaryKey(),
+    sdkAppId: bigint("sdk_app_id", { mode: "number" }).notNull(),
+    originId: text("origin_id").notNull(),
+    deletedAt: timestamp("deleted_at", { withTimezone: true }).notNull().defaultNow(),
+    /** LCIC's RequestId of the DeleteUser call, when LCIC answered it. */
+    lcicRequestId: text("lcic_request_id"),
+  },
+  (t) => [index("classroom_user_tombstones_origin_idx").on(t.sdkAppId, t.originId)],
+);
+
+export type ClassroomUserTombstoneRow = typeof classroomUserTombstones.$inferSelect;
 export type NewClassroomUserRow = typeof classroomUsers.$inferInsert;
 
 /**

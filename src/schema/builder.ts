@@ -6,7 +6,7 @@ import ScopeAuthPlugin from "@pothos/plugin-scope-auth";
 import { GraphQLError } from "graphql";
 import { DateTimeResolver } from "graphql-scalars";
 import type { Principal } from "../auth/jwt.js";
-import { canRead, canRegister, type ReadTarget, type RegisterTarget, type RuleConfig } from "../auth/rules.js";
+import { canDelete, canManage, canRead, canRegister, type ReadTarget, type RegisterTarget, type RuleConfig } from "../auth/rules.js";
 import type { RegistrationLimiter } from "../limits/registration-limiter.js";
 import type { BulkRegistration } from "../users/bulk-registration.js";
 import type { UsersService } from "../users/service.js";
@@ -34,6 +34,12 @@ export const builder = new SchemaBuilder<{
     register: RegisterTarget;
     /** May read the user identified so (the read scope, or self-service). */
     read: ReadTarget;
+    /** May read every user, e.g. list them (the read scope only). */
+    readAny: boolean;
+    /** May change the user identified so or take a token for them (the register scope, or self-service). */
+    manage: ReadTarget;
+    /** May delete users (the delete scope only). */
+    delete: boolean;
   };
 }>({
   // scope-auth first: its check must run before the errors plugin's wrapper and the resolver.
@@ -49,6 +55,9 @@ export const builder = new SchemaBuilder<{
     authScopes: (ctx) => ({
       register: (target) => canRegister(ctx.principal, target, ctx.auth),
       read: (target) => canRead(ctx.principal, target, ctx.auth),
+      readAny: () => ctx.principal.scopes.has(ctx.auth.scopes.read),
+      manage: (target) => canManage(ctx.principal, target, ctx.auth),
+      delete: () => canDelete(ctx.principal, ctx.auth),
     }),
   },
 });

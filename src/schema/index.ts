@@ -7,6 +7,9 @@ import "./classroom-user.js";
 import "./register.js";
 import "./lookup.js";
 import "./bulk-register.js";
+import "./lifecycle.js";
+import "./token.js";
+import "./list.js";
 
 export type { GraphQLContext } from "./builder.js";
 

@@ -21,6 +21,7 @@ import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { LcicClient, LcicPriority } from "../lcic/client.js";
 import { LcicError } from "../lcic/errors.js";
+import { LCIC_QUEUE_FULL } from "../lcic/pacer.js";
 import type { Logger } from "../logger.js";
 import type { BulkItem, BulkRegistrationRepository } from "./bulk-repository.js";
 import { resolveSdkAppId } from "./context.js";
@@ -221,7 +222,7 @@ export class BulkRegistration {
     let remaining = pending;
     let requestId: string | undefined;
     for (let round = 1; remaining.length > 0; round++) {
-      await repository.recordAttemptMany(remaining.map((p) => ({ id: p.row.id, name: p.item.name, avatar: p.item.avatar })), batchId);
+      await repository.recordAttemptMany(remaining.map((p) => ({ id: p.row.id, name: p.item.name, avatar: p.item.avatar })), batchId, options.priority !== "background");
       let answer: Awaited<ReturnType<LcicClient["batchRegister"]>>;
       try {
         answer = await lcic.batchRegister(
@@ -247,6 +248,8 @@ export class BulkRegistration {
           await repository.recordFailureMany(ids, error.code);
           throw toDomainError(error, logger, sdkAppId);
         }
+        // Our pacer refused to queue it: not sent, so this attempt does not count.
+        if (error.code === LCIC_QUEUE_FULL) await repository.unrecordAttemptMany(ids);
         // Refused: nothing was created. Only rows no earlier request sent are ours to remove.
         if (round === 1) await repository.deletePendingMany(ids.filter((id) => !sentEarlier.has(id)));
         else await repository.recordFailureMany(ids, error.code);

@@ -30,14 +30,28 @@ export class BulkRegistrationRepository {
   /**
    * Counts one BatchRegister attempt on each pending row, with the profile about to be sent and the
    * batch's id; committed before the call. */
-  async recordAttemptMany(rows: ReadonlyArray<{ id: number; name: string | null; avatar: string | null }>, batchId: string): Promise<void> {
+  async recordAttemptMany(
+    rows: ReadonlyArray<{ id: number; name: string | null; avatar: string | null }>,
+    batchId: string,
+    /** false for the reconciler: its own attempt must not make the rows look freshly touched by a request. */
+    touch = true,
+  ): Promise<void> {
     if (rows.length === 0) return;
     // UPDATE … FROM unnest(…): one statement for per-row values, which Drizzle's builder cannot express.
     await this.db.execute(sql`
       update ${classroomUsers} as c
-         set attempts = c.attempts + 1, name = v.name, avatar = v.avatar, batch_id = ${batchId}, updated_at = now()
+         set attempts = c.attempts + 1, name = v.name, avatar = v.avatar, batch_id = ${batchId}, updated_at = ${touch ? sql`now()` : sql`c.updated_at`}
         from unnest(${sql.param(rows.map((r) => r.id))}::bigint[], ${sql.param(rows.map((r) => r.name))}::text[], ${sql.param(rows.map((r) => r.avatar))}::text[]) as v(id, name, avatar)
        where c.id = v.id and c.status = 'pending'`);
+  }
+
+  /** Takes back an attempt that was certainly not sent (our pacer refused it before the call). */
+  async unrecordAttemptMany(ids: readonly number[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db
+      .update(classroomUsers)
+      .set({ attempts: sql`greatest(${classroomUsers.attempts} - 1, 0)` })
+      .where(and(sql`${classroomUsers.id} = any(${sql.param([...ids])}::bigint[])`, eq(classroomUsers.status, "pending")));
   }
 
   /** Pending rows become registered with the userIds LCIC answered. Returns the stored rows. */

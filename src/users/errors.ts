@@ -126,3 +126,15 @@ export class LcicRequestError extends Error {
     super(message);
   }
 }
+
+/** LCIC refuses to delete a user who is still a member of a group: remove them from the group first. */
+export class ClassroomUserInGroupError extends Error {
+  override readonly name = "ClassroomUserInGroupError";
+  readonly code = "FailedOperation.UserIsAlreadyInGroup";
+  constructor(
+    readonly userId: string,
+    readonly requestId?: string,
+  ) {
+    super(`Classroom user "${userId}" is still a member of a group in LCIC; remove them from the group first`);
+  }
+}

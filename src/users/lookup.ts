@@ -79,6 +79,8 @@ export class Lookup {
       const row = await repository.findByUserId(lookup.userId);
       if (row && (lookup.sdkAppId == null || row.sdkAppId === lookup.sdkAppId)) return row;
       if (row) throw new ClassroomUserNotFoundError({ userId: lookup.userId });
+      // Deleted through this service: LCIC no longer has it, so say so without asking LCIC.
+      if (await repository.findTombstoneByUserId(lookup.userId)) throw new ClassroomUserNotFoundError({ userId: lookup.userId });
       return this.findInLcic({ userId: lookup.userId, sdkAppId: lookup.sdkAppId ?? undefined }, caller);
     }
     const sdkAppId = resolveSdkAppId(this.ctx, lookup.sdkAppId);
@@ -87,6 +89,7 @@ export class Lookup {
     if (row?.status === "registered") return row;
     // Pending: its registration is in flight (or awaits the reconciler), and only that may write it.
     if (row) throw new ClassroomUserNotFoundError({ originId, sdkAppId });
+    if (await repository.findTombstoneByOriginId(sdkAppId, originId)) throw new ClassroomUserNotFoundError({ originId, sdkAppId });
     return this.findInLcic({ sdkAppId, originId }, caller);
   }
 
@@ -115,6 +118,9 @@ export class Lookup {
         if (stored?.status === "registered") return stored;
         if (stored) return null; // pending: see find
         try {
+          // Deleted through this service: null without asking LCIC.
+          if (isUserIdReference(ref) && (await this.ctx.repository.findTombstoneByUserId(ref.userId))) return null;
+          if (isOriginReference(ref) && (await this.ctx.repository.findTombstoneByOriginId(ref.sdkAppId, ref.originId))) return null;
           // Only the key's own fields: a representation may carry more than the key it was sent by.
           const lookup = parseLookup(isUserIdReference(ref) ? { userId: ref.userId } : isOriginReference(ref) ? { sdkAppId: ref.sdkAppId, originId: ref.originId } : ref);
           return await this.findInLcic(

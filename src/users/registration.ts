@@ -90,7 +90,14 @@ export class Registration {
     if (fresh) return fresh;
     return withKeyLock(this.ctx.lock, { sdkAppId: row.sdkAppId, originId: row.originId }, this.ctx.lockTimeoutMs, async () => {
       // Re-read under the lock: a concurrent request may have refreshed it already.
-      const current = (await this.ctx.repository.findByOriginId(row.sdkAppId, row.originId)) ?? row;
+      const current = await this.ctx.repository.findByOriginId(row.sdkAppId, row.originId);
+      if (current?.status !== "registered") {
+        // Deleted since the unlocked read (deleteClassroomUser): the originId is free, so this is a
+        // new registration, made from a pending row under this lock like any other.
+        const pending =
+          current ?? (await this.ctx.repository.findOrInsertPending({ sdkAppId: row.sdkAppId, originId: row.originId, ...profile, originIdGenerated: row.originIdGenerated }));
+        return this.registerPending(pending, profile, onExisting);
+      }
       return this.storedTokenIfFresh(current) ?? this.refreshToken(current, onExisting, profile);
     });
   }

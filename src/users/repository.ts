@@ -1,8 +1,8 @@
-import { and, asc, eq, gt, isNull, lt, lte, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, ilike, inArray, isNull, like, lt, lte, or, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client.js";
-import { classroomUsers, lookupMisses, type ClassroomUserRow } from "../db/schema.js";
+import { classroomUserTombstones, classroomUsers, lookupMisses, type ClassroomUserRow, type ClassroomUserTombstoneRow } from "../db/schema.js";
 
-export type { ClassroomUserRow };
+export type { ClassroomUserRow, ClassroomUserTombstoneRow };
 
 /** Fields written when LCIC has told us who the user is. */
 export interface RegisteredFields {
@@ -234,4 +234,121 @@ export class UsersRepository {
   async pruneLookupMisses(now: Date): Promise<void> {
     await this.db.delete(lookupMisses).where(lte(lookupMisses.expiresAt, now));
   }
+
+  // --- The user's life after registration (profile.ts, deletion.ts, token-issue.ts, listing.ts, sync.ts) ---
+
+  /** The deletion record of a userId, if it was deleted through this service. */
+  async findTombstoneByUserId(userId: string): Promise<ClassroomUserTombstoneRow | undefined> {
+    const [row] = await this.db.select().from(classroomUserTombstones).where(eq(classroomUserTombstones.userId, userId)).limit(1);
+    return row;
+  }
+
+  /** The latest deletion record for (sdkAppId, originId), if any. */
+  async findTombstoneByOriginId(sdkAppId: number, originId: string): Promise<ClassroomUserTombstoneRow | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(classroomUserTombstones)
+      .where(and(eq(classroomUserTombstones.sdkAppId, sdkAppId), eq(classroomUserTombstones.originId, originId)))
+      .orderBy(desc(classroomUserTombstones.deletedAt))
+      .limit(1);
+    return row;
+  }
+
+  /**
+   * Erases a user: its row (name, avatar, token ciphertext) goes, and a tombstone with its ids and the
+   * time stays, in one transaction, so no reader sees the row gone without the tombstone.
+   */
+  async eraseUser(id: number, tombstone: { userId: string; sdkAppId: number; originId: string; lcicRequestId: string | null }): Promise<ClassroomUserTombstoneRow> {
+    return this.db.transaction(async (tx) => {
+      await tx.delete(classroomUsers).where(eq(classroomUsers.id, id));
+      const [inserted] = await tx.insert(classroomUserTombstones).values(tombstone).onConflictDoNothing().returning();
+      if (inserted) return inserted;
+      const [existing] = await tx.select().from(classroomUserTombstones).where(eq(classroomUserTombstones.userId, tombstone.userId));
+      return existing!;
+    });
+  }
+
+  /** Records that LCIC has no user for `userId` any more although nothing of it was stored here. */
+  async recordTombstone(tombstone: { userId: string; sdkAppId: number; originId: string; lcicRequestId: string | null }): Promise<ClassroomUserTombstoneRow> {
+    const [inserted] = await this.db.insert(classroomUserTombstones).values(tombstone).onConflictDoNothing().returning();
+    return inserted ?? (await this.findTombstoneByUserId(tombstone.userId))!;
+  }
+
+  /** Removes a row without leaving a tombstone (a pending row whose registration never reached LCIC). */
+  async deleteRow(id: number): Promise<void> {
+    await this.db.delete(classroomUsers).where(eq(classroomUsers.id, id));
+  }
+
+  /** Writes the profile fields given (null clears); the others keep their value. */
+  async updateProfile(id: number, fields: { name?: string | null; avatar?: string | null }): Promise<ClassroomUserRow | undefined> {
+    const [row] = await this.db
+      .update(classroomUsers)
+      .set({ ...fields, updatedAt: new Date() })
+      .where(eq(classroomUsers.id, id))
+      .returning();
+    return row;
+  }
+
+  /**
+   * One page of an application's registered users, in id order after `afterId` (keyset pagination
+   * on `classroom_users_listing_idx`: no OFFSET, so rows added or removed meanwhile shift nothing).
+   */
+  async listRegistered(query: ListQuery, afterId: number | undefined, limit: number): Promise<ClassroomUserRow[]> {
+    const where = listConditions(query);
+    if (afterId !== undefined) where.push(gt(classroomUsers.id, afterId));
+    return this.db.select().from(classroomUsers).where(and(...where)).orderBy(asc(classroomUsers.id)).limit(limit);
+  }
+
+  async countRegistered(query: ListQuery): Promise<number> {
+    return this.db.$count(classroomUsers, and(...listConditions(query)));
+  }
+
+  /** Rows of an application whose userId is one of these (sync compares a page of LCIC's users with them). */
+  async findByUserIds(userIds: readonly string[]): Promise<ClassroomUserRow[]> {
+    if (userIds.length === 0) return [];
+    return this.db.select().from(classroomUsers).where(inArray(classroomUsers.userId, [...userIds]));
+  }
+
+  /**
+   * Stores users LCIC knows and we do not. Rows whose key or userId is already taken (e.g. a
+   * registration of the same originId pending right now) are left alone; returns the rows inserted.
+   */
+  async insertRegisteredMany(rows: Array<{ sdkAppId: number; originId: string; userId: string; name: string | null; avatar: string | null }>): Promise<ClassroomUserRow[]> {
+    if (rows.length === 0) return [];
+    return this.db
+      .insert(classroomUsers)
+      .values(rows.map((r) => ({ ...r, status: "registered" as const })))
+      .onConflictDoNothing()
+      .returning();
+  }
+
+  /** Registered users of an application stored before `before`, by id: what sync compares with LCIC's list. */
+  async listRegisteredKeys(sdkAppId: number, before: Date): Promise<Array<{ id: number; userId: string; originId: string }>> {
+    const rows = await this.db
+      .select({ id: classroomUsers.id, userId: classroomUsers.userId, originId: classroomUsers.originId })
+      .from(classroomUsers)
+      .where(and(eq(classroomUsers.sdkAppId, sdkAppId), eq(classroomUsers.status, "registered"), lt(classroomUsers.createdAt, before)))
+      .orderBy(asc(classroomUsers.id));
+    return rows.map((r) => ({ id: r.id, userId: r.userId!, originId: r.originId }));
+  }
+}
+
+export interface ListQuery {
+  sdkAppId: number;
+  originIdPrefix?: string | null;
+  nameContains?: string | null;
+  updatedSince?: Date | null;
+}
+
+/** LIKE treats % and _ (and the escape character) as patterns; filters mean them literally. */
+function likeLiteral(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+function listConditions(query: ListQuery): SQL[] {
+  const where: SQL[] = [eq(classroomUsers.sdkAppId, query.sdkAppId), eq(classroomUsers.status, "registered")];
+  if (query.originIdPrefix) where.push(like(classroomUsers.originId, `${likeLiteral(query.originIdPrefix)}%`));
+  if (query.nameContains) where.push(ilike(classroomUsers.name, `%${likeLiteral(query.nameContains)}%`));
+  if (query.updatedSince) where.push(gte(classroomUsers.updatedAt, query.updatedSince));
+  return where;
 }

@@ -3,6 +3,12 @@ import { Lookup, type ClassroomUserReference, type LookupCaller, type LookupOpti
 import { deferReconciliation, reconcilePendingRegistration, type ReconcileBackoff, type ReconcileOutcome } from "./reconciliation.js";
 import { Registration, type RegisterResult } from "./registration.js";
 import type { ClassroomUserRow } from "./repository.js";
+import { deleteClassroomUser, type DeleteResult } from "./deletion.js";
+import { listClassroomUsers, type ClassroomUserPage } from "./listing.js";
+import { updateClassroomUser, type UpdateResult } from "./profile.js";
+import type { UserSteps } from "./steps.js";
+import { syncUsers, type SyncOptions, type SyncReport } from "./sync.js";
+import { issueClassroomUserToken, type IssuedToken } from "./token-issue.js";
 
 export type { ClassroomUserReference, LookupCaller } from "./lookup.js";
 export type { OnExisting, RegisterResult } from "./registration.js";
@@ -59,5 +65,39 @@ export class UsersService {
 
   deferReconciliation(row: ClassroomUserRow, backoff: ReconcileBackoff, now: Date = this.context.now()): Promise<Date> {
     return deferReconciliation(this.context, row, backoff, now);
+  }
+
+  // --- The user's life after registration: one module per use case (profile, deletion, token-issue, listing, sync) ---
+
+  private steps(caller: LookupCaller): UserSteps {
+    return { ctx: this.context, find: (lookup) => this.lookup.find(lookup, caller) };
+  }
+
+  /** `updateClassroomUser`: see users/profile.ts. */
+  update(rawInput: unknown, caller: LookupCaller): Promise<UpdateResult> {
+    return updateClassroomUser(this.steps(caller), rawInput);
+  }
+
+  /** `deleteClassroomUser`: see users/deletion.ts. */
+  delete(rawInput: unknown, caller: LookupCaller): Promise<DeleteResult> {
+    return deleteClassroomUser(this.steps(caller), rawInput);
+  }
+
+  /** `issueClassroomUserToken`: see users/token-issue.ts. */
+  async issueToken(rawInput: unknown, caller: LookupCaller): Promise<IssuedToken> {
+    const result = await issueClassroomUserToken(this.steps(caller), rawInput);
+    // A token handed out is a login, as for register: token warming keeps such users' tokens fresh.
+    await this.context.repository.recordLogin(result.user.id, this.context.now());
+    return result;
+  }
+
+  /** `classroomUsers`: see users/listing.ts (PostgreSQL only). */
+  list(rawArgs: unknown): Promise<ClassroomUserPage> {
+    return listClassroomUsers(this.context, rawArgs);
+  }
+
+  /** `npm run users:sync`: see users/sync.ts. */
+  sync(options: SyncOptions): Promise<SyncReport> {
+    return syncUsers(this.context, options);
   }
 }

@@ -78,3 +78,81 @@ export const parseLookup = (value: unknown) => parseOrThrow(lookupSchema, value,
 
 /** The field rules of a registration, for use cases that validate registrations their own way (bulk). */
 export const registrationFields = { sdkAppId, name: text(LIMITS.name), originId: text(LIMITS.originId), avatar } as const;
+
+/** Exactly one of userId or originId, as `classroomUser` takes them; the issue's "identify" rule for every operation on one user. */
+const identifyFields = {
+  userId: text(LIMITS.userId).nullish(),
+  originId: text(LIMITS.originId).nullish(),
+  sdkAppId: sdkAppId.nullish(),
+};
+
+function exactlyOneId(v: { userId?: string | null; originId?: string | null }, ctx: z.RefinementCtx): void {
+  const given = [v.userId, v.originId].filter((x) => x !== undefined && x !== null).length;
+  if (given !== 1) {
+    const message = given === 0 ? "give exactly one of userId or originId" : "give only one of userId or originId";
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["userId"], message });
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["originId"], message });
+  }
+}
+
+const updateSchema = z
+  .object({
+    ...identifyFields,
+    name: text(LIMITS.name).nullish(),
+    // "" clears the avatar; anything else must be an http(s) URL as at registration.
+    avatar: z.union([z.literal(""), avatar]).nullish(),
+  })
+  .superRefine((v, ctx) => {
+    exactlyOneId(v, ctx);
+    if (v.name == null && v.avatar == null) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["name"], message: "give name or avatar (or both)" });
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["avatar"], message: "give name or avatar (or both)" });
+    }
+  });
+
+const deleteSchema = z.object(identifyFields).superRefine(exactlyOneId);
+
+/** A fresh LCIC token is valid 7 days; asking for more than 6 could never be served from a stored one. */
+export const MAX_MIN_VALIDITY_SECONDS = 6 * 24 * 60 * 60;
+
+const tokenSchema = z
+  .object({
+    ...identifyFields,
+    minValiditySeconds: z
+      .number()
+      .int()
+      .min(0, { message: "must not be negative" })
+      .max(MAX_MIN_VALIDITY_SECONDS, { message: `must be at most ${MAX_MIN_VALIDITY_SECONDS} (6 days)` })
+      .nullish(),
+  })
+  .superRefine(exactlyOneId);
+
+export const LIST_MAX_FIRST = 500;
+
+const listSchema = z.object({
+  sdkAppId: sdkAppId.nullish(),
+  first: z
+    .number()
+    .int()
+    .min(1, { message: `must be between 1 and ${LIST_MAX_FIRST}` })
+    .max(LIST_MAX_FIRST, { message: `must be between 1 and ${LIST_MAX_FIRST}` })
+    .nullish(),
+  after: z.string().max(200, { message: "is not a cursor from this list" }).nullish(),
+  filter: z
+    .object({
+      originIdPrefix: z.string().max(LIMITS.originId, { message: `must be at most ${LIMITS.originId} characters` }).refine((s) => !LONE_SURROGATE.test(s), WELL_FORMED).nullish(),
+      nameContains: z.string().max(LIMITS.name, { message: `must be at most ${LIMITS.name} characters` }).refine((s) => !LONE_SURROGATE.test(s), WELL_FORMED).nullish(),
+      updatedSince: z.date({ invalid_type_error: "must be a date-time" }).nullish(),
+    })
+    .nullish(),
+});
+
+export type UpdateInput = z.infer<typeof updateSchema>;
+export type DeleteInput = z.infer<typeof deleteSchema>;
+export type TokenInput = z.infer<typeof tokenSchema>;
+export type ListInput = z.infer<typeof listSchema>;
+
+export const parseUpdateInput = (value: unknown) => parseOrThrow(updateSchema, value, ["input"]);
+export const parseDeleteInput = (value: unknown) => parseOrThrow(deleteSchema, value, ["input"]);
+export const parseTokenInput = (value: unknown) => parseOrThrow(tokenSchema, value, ["input"]);
+export const parseListInput = (value: unknown) => parseOrThrow(listSchema, value, []);

@@ -43,7 +43,7 @@ describe("AUTH_MODE", () => {
     const config = resolveAuthConfig({}, { host: "127.0.0.1" });
     expect(config).toEqual({
       mode: "none",
-      scopes: { register: "classroom-users:register", read: "classroom-users:read" },
+      scopes: { register: "classroom-users:register", read: "classroom-users:read", delete: "classroom-users:delete" },
     });
     expect(resolveAuthConfig({}, { host: "localhost" }).mode).toBe("none");
     expect(resolveAuthConfig({}, { host: "::1" }).mode).toBe("none");
@@ -111,7 +111,7 @@ describe("jwt key sources", () => {
       scopesClaim: "scope",
       sdkAppIdClaim: "sdk_app_id",
       clockToleranceS: 30,
-      scopes: { register: "classroom-users:register", read: "classroom-users:read" },
+      scopes: { register: "classroom-users:register", read: "classroom-users:read", delete: "classroom-users:delete" },
     });
     expect(config.keys.kind === "secret" && new TextDecoder().decode(config.keys.secret.bytes)).toBe(SECRET);
   });
@@ -192,6 +192,7 @@ describe("other variables", () => {
         AUTH_SDK_APP_ID_CLAIM: "school_app",
         AUTH_REGISTER_SCOPE: "users:write",
         AUTH_READ_SCOPE: "users:read",
+        AUTH_DELETE_SCOPE: "users:delete",
         AUTH_CLOCK_TOLERANCE_S: "5",
       },
       { host: "0.0.0.0" },
@@ -201,7 +202,7 @@ describe("other variables", () => {
       scopesClaim: "scp",
       sdkAppIdClaim: "school_app",
       clockToleranceS: 5,
-      scopes: { register: "users:write", read: "users:read" },
+      scopes: { register: "users:write", read: "users:read", delete: "users:delete" },
     });
   });
 

@@ -125,13 +125,13 @@ describe("scopesOf", () => {
 });
 
 describe("AUTH_MODE=none", () => {
-  it("gives an anonymous principal with both scopes, whatever the header", async () => {
-    const config = resolveAuthConfig({ AUTH_READ_SCOPE: "r", AUTH_REGISTER_SCOPE: "w" }, { host: "127.0.0.1" });
+  it("gives an anonymous principal with every scope, whatever the header", async () => {
+    const config = resolveAuthConfig({ AUTH_READ_SCOPE: "r", AUTH_REGISTER_SCOPE: "w", AUTH_DELETE_SCOPE: "d" }, { host: "127.0.0.1" });
     const authenticator = createAuthenticator(config);
     for (const header of [undefined, null, "Bearer garbage", "Basic x"]) {
       const principal = await authenticator.authenticate(header);
       expect(principal).toMatchObject({ anonymous: true, subject: undefined, claims: {} });
-      expect([...(principal?.scopes ?? [])].sort()).toEqual(["r", "w"]);
+      expect([...(principal?.scopes ?? [])].sort()).toEqual(["d", "r", "w"]);
     }
   });
 });

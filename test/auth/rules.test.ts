@@ -5,7 +5,7 @@ import { canRead, canRegister } from "../../src/auth/rules.js";
 
 const APP = 1400000001;
 const OTHER_APP = 1400000002;
-const config = { scopes: { register: "classroom-users:register", read: "classroom-users:read" }, defaultSdkAppId: APP };
+const config = { scopes: { register: "classroom-users:register", read: "classroom-users:read", delete: "classroom-users:delete" }, defaultSdkAppId: APP };
 
 function principal(subject: string | undefined, ...scopes: string[]): Principal {
   return { subject, scopes: new Set(scopes), sdkAppId: undefined, anonymous: false, claims: subject ? { sub: subject } : {} };
@@ -41,7 +41,7 @@ describe("canRegister", () => {
   });
 
   it("uses the configured scope names", () => {
-    const custom = { scopes: { register: "users:write", read: "users:read" } };
+    const custom = { scopes: { register: "users:write", read: "users:read", delete: "classroom-users:delete" } };
     expect(canRegister(principal("x", "users:write"), { originId: "y" }, custom)).toBe(true);
     expect(canRegister(principal("x", "classroom-users:register"), { originId: "y" }, custom)).toBe(false);
   });
@@ -123,5 +123,21 @@ describe("AUTH_MODE=none", () => {
     expect(canRegister(anonymous, { originId: undefined }, noneConfig)).toBe(true);
     expect(canRegister(anonymous, { originId: "anyone" }, noneConfig)).toBe(true);
     expect(canRead(anonymous, { userId: "u-1" }, noneConfig)).toBe(true);
+  });
+});
+
+describe("canManage (update, token) and canDelete", () => {
+  it("the register scope manages anyone; otherwise only oneself, in one's own application, by originId or a loaded userId", async () => {
+    const { canDelete, canManage } = await import("../../src/auth/rules.js");
+    expect(canManage(principal("x", "classroom-users:register"), { originId: "y" }, config)).toBe(true);
+    expect(canManage(principal("ada"), { originId: "ada" }, config)).toBe(true);
+    expect(canManage(principal("ada"), { originId: "ada", sdkAppId: OTHER_APP }, config)).toBe(false);
+    expect(canManage(principal("ada"), { originId: "bob" }, config)).toBe(false);
+    expect(canManage(principal("ada"), { userId: "u1" }, config)).toBe(false);
+    expect(canManage(principal("ada"), { userId: "u1", storedOriginId: "ada", storedSdkAppId: APP }, config)).toBe(true);
+    // The read scope does not grant changes.
+    expect(canManage(principal("x", "classroom-users:read"), { originId: "y" }, config)).toBe(false);
+    expect(canDelete(principal("ada", "classroom-users:register", "classroom-users:read"), config)).toBe(false);
+    expect(canDelete(principal("x", "classroom-users:delete"), config)).toBe(true);
   });
 });

@@ -78,6 +78,20 @@ describe("success shapes", () => {
     await lcic.client.registerUser({ sdkAppId: APP, originId: "e" });
   });
 
+  it("DeleteUser refuses a user in a group (FailedOperation.UserIsAlreadyInGroup) and deletes nothing, until they leave it", async () => {
+    const r = await lcic.client.registerUser({ sdkAppId: APP, originId: "grouped" });
+    expect(lcic.emulator.setUserInGroup(r.userId, true)).toBe(true);
+    const error = await catchLcicError(lcic.client.deleteUser(r.userId));
+    expect(error.code).toBe("FailedOperation.UserIsAlreadyInGroup");
+    expect(lcic.emulator.users().map((u) => u.userId)).toEqual([r.userId]);
+    // Over the admin route too.
+    const res = await fetch(`${lcic.emulator.url}/__emulator/groups`, { method: "POST", body: JSON.stringify({ userId: r.userId, inGroup: false }) });
+    expect(res.status).toBe(200);
+    await lcic.client.deleteUser(r.userId);
+    expect(lcic.emulator.users()).toEqual([]);
+    expect(lcic.emulator.setUserInGroup(r.userId, true)).toBe(false);
+  });
+
   it("DescribeSdkAppIdUsers pages in registration order (Page 1, Limit 20 by default) with Total", async () => {
     const batch = Array.from({ length: 45 }, (_, i) => ({ sdkAppId: APP, originId: `p${i}`, name: `P${i}` }));
     await lcic.client.batchRegister(batch);

@@ -177,7 +177,14 @@ export function runAction(action: LcicAction, body: unknown, ctx: ActionContext)
     }
 
     case "DeleteUser": {
-      return store.delete(str("UserId")!) ? { ok: true, data: {} } : noUser();
+      const userId = str("UserId")!;
+      if (!store.get(userId)) return noUser();
+      // "如果该成员已被添加到群组，请先在群组中删除该成员" (LCIC-NOTES §1).
+      if (store.isInGroup(userId)) {
+        return err("FailedOperation.UserIsAlreadyInGroup", "The user has been added to a group; remove the user from the group first.");
+      }
+      store.delete(userId);
+      return { ok: true, data: {} };
     }
 
     case "DescribeSdkAppIdUsers": {

@@ -79,6 +79,11 @@ export interface LcicEmulator {
   users(sdkAppId?: number): LcicUser[];
   addSdkAppId(id: number): void;
   /**
+   * Puts a user into a group (or takes them out): DeleteUser then answers
+   * FailedOperation.UserIsAlreadyInGroup, as LCIC does. Returns false for an unknown user.
+   */
+  setUserInGroup(userId: string, inGroup: boolean): boolean;
+  /**
    * Forget users, faults, counters and rate-limit windows. A request already inside a latency
    * fault still applies when its delay ends, as it would on a real server.
    */
@@ -309,6 +314,12 @@ export async function startLcicEmulator(options: EmulatorOptions = {}): Promise<
           if (sdkAppId !== undefined && !Number.isSafeInteger(sdkAppId)) throw new TypeError("sdkAppId must be an integer");
           return sendJson(res, 200, { users: emulator.users(sdkAppId) });
         }
+        case "POST /__emulator/groups": {
+          const parsed = JSON.parse(body?.toString("utf8") || "null") as { userId?: unknown; inGroup?: unknown } | null;
+          if (typeof parsed?.userId !== "string" || typeof parsed.inGroup !== "boolean") throw new TypeError("expected {userId: string, inGroup: boolean}");
+          if (!emulator.setUserInGroup(parsed.userId, parsed.inGroup)) return sendJson(res, 404, { error: "no such user" });
+          return sendJson(res, 200, { userId: parsed.userId, inGroup: parsed.inGroup });
+        }
         case "POST /__emulator/reset":
           emulator.reset();
           return sendJson(res, 200, { reset: true });
@@ -370,6 +381,9 @@ export async function startLcicEmulator(options: EmulatorOptions = {}): Promise<
     },
     addSdkAppId(id) {
       sdkAppIds.add(id);
+    },
+    setUserInGroup(userId, inGroup) {
+      return store.setInGroup(userId, inGroup);
     },
     reset() {
       store.clear();

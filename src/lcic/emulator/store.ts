@@ -39,6 +39,11 @@ export class UserStore {
   /** Insertion order is registration order, which paging follows. */
   private readonly byId = new Map<string, StoredUser>();
   private readonly byOrigin = new Map<string, string>();
+  /**
+   * Users that are members of some group (LCIC's groups are outside the eight user actions; the
+   * emulator only needs to know who is in one, so DeleteUser can refuse). In memory only.
+   */
+  private readonly groupMembers = new Set<string>();
   private saving: Promise<void> = Promise.resolve();
   private savePending = false;
   private saveError: unknown;
@@ -81,10 +86,22 @@ export class UserStore {
     if (persist) this.scheduleSave();
   }
 
+  setInGroup(userId: string, inGroup: boolean): boolean {
+    if (!this.byId.has(userId)) return false;
+    if (inGroup) this.groupMembers.add(userId);
+    else this.groupMembers.delete(userId);
+    return true;
+  }
+
+  isInGroup(userId: string): boolean {
+    return this.groupMembers.has(userId);
+  }
+
   delete(userId: string): boolean {
     const user = this.byId.get(userId);
     if (!user) return false;
     this.byId.delete(userId);
+    this.groupMembers.delete(userId);
     this.byOrigin.delete(UserStore.originKey(user.sdkAppId, user.originId));
     this.scheduleSave();
     return true;
@@ -97,6 +114,7 @@ export class UserStore {
 
   clear(): void {
     this.byId.clear();
+    this.groupMembers.clear();
     this.byOrigin.clear();
     this.scheduleSave();
   }

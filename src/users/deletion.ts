@@ -1,0 +1,119 @@
+import { LcicError } from "../lcic/errors.js";
+import { ClassroomUserInGroupError, ClassroomUserNotFoundError } from "./errors.js";
+import type { ClassroomUserTombstoneRow } from "./repository.js";
+import type { UserSteps } from "./steps.js";
+import { parseDeleteInput } from "./validation.js";
+import { resolveSdkAppId } from "./context.js";
+import { callLcic, toDomainError } from "./lcic-errors.js";
+import { withKeyLock } from "./registration-lock.js";
+
+export interface DeleteResult {
+  userId: string;
+  sdkAppId: number;
+  originId: string;
+  /** LCIC's RequestId of the DeleteUser call; absent when the user was already gone. */
+  requestId: string | undefined;
+}
+
+/** LCIC's refusal to delete a group member (LCIC-NOTES §1), and its family. */
+const IN_GROUP_CODE = "FailedOperation.UserIsAlreadyInGroup";
+
+function fromTombstone(t: ClassroomUserTombstoneRow): DeleteResult {
+  return { userId: t.userId, sdkAppId: t.sdkAppId, originId: t.originId, requestId: t.lcicRequestId ?? undefined };
+}
+
+/**
+ * `deleteClassroomUser`: LCIC's DeleteUser, then the row is erased (name, avatar, token) and a
+ * tombstone with the ids and time is left.
+ *
+ * - Serialised with registration by the key's registration lock: a register waiting behind a delete
+ *   registers anew afterwards, and a delete behind a register deletes what it registered, so neither
+ *   an LCIC user without a row nor a row without an LCIC user is left.
+ * - Idempotent: LCIC answering ResourceNotFound.User (already gone, e.g. our earlier reply was lost)
+ *   is success, and so is a repeat after the row was erased (the tombstone answers).
+ * - LCIC refusing because the user is in a group: ClassroomUserInGroupError, nothing erased.
+ * - A reply lost on the way back (outcome unknown): DeleteUser is sent once more; "not found" then
+ *   means the first one worked.
+ */
+export async function deleteClassroomUser(steps: UserSteps, rawInput: unknown): Promise<DeleteResult> {
+  const input = parseDeleteInput(rawInput);
+  const { repository, lcic, logger } = steps.ctx;
+  const lookup = { userId: input.userId ?? undefined, originId: input.originId ?? undefined, sdkAppId: input.sdkAppId ?? undefined };
+
+  // Which key's lock to take.
+  let key: { sdkAppId: number; originId: string };
+  if (input.userId != null) {
+    const userId = input.userId;
+    const row = await repository.findByUserId(userId);
+    if (row) {
+      if (input.sdkAppId != null && row.sdkAppId !== input.sdkAppId) throw new ClassroomUserNotFoundError(lookup);
+      key = { sdkAppId: row.sdkAppId, originId: row.originId };
+    } else {
+      const tombstone = await repository.findTombstoneByUserId(userId);
+      if (tombstone && (input.sdkAppId == null || tombstone.sdkAppId === input.sdkAppId)) return fromTombstone(tombstone);
+      // Registered outside this service: LCIC tells whose it is.
+      const described = await callLcic(steps.ctx.logger, () => lcic.describeUser({ userId }), lookup);
+      if (!steps.ctx.sdkAppIds.includes(described.sdkAppId) || (input.sdkAppId != null && described.sdkAppId !== input.sdkAppId)) {
+        throw new ClassroomUserNotFoundError(lookup);
+      }
+      key = { sdkAppId: described.sdkAppId, originId: described.originId || userId };
+    }
+  } else {
+    key = { sdkAppId: resolveSdkAppId(steps.ctx, input.sdkAppId), originId: input.originId! };
+  }
+
+  return withKeyLock(steps.ctx.lock, key, steps.ctx.lockTimeoutMs, async () => {
+    const row = await repository.findByOriginId(key.sdkAppId, key.originId);
+    let target = input.userId ?? (row?.status === "registered" ? row.userId! : undefined);
+    if (target === undefined) {
+      // Not stored, or a registration of it is pending: LCIC may still have a user for the key.
+      try {
+        target = (await callLcic(steps.ctx.logger, () => lcic.loginOriginId(key), { ...lookup, sdkAppId: key.sdkAppId })).userId;
+      } catch (error) {
+        if (!(error instanceof ClassroomUserNotFoundError)) throw error;
+        const tombstone = await repository.findTombstoneByOriginId(key.sdkAppId, key.originId);
+        if (tombstone) return fromTombstone(tombstone);
+        throw error;
+      }
+    }
+    const userId = target;
+
+    let requestId: string | undefined;
+    try {
+      requestId = (await sendDeleteUser(steps, userId)).requestId || undefined;
+    } catch (error) {
+      if (!(error instanceof LcicError)) throw error;
+      if (error.code === "ResourceNotFound.User") {
+        // Already gone in LCIC (deleted elsewhere, or our earlier call's reply was lost): still success.
+        requestId = undefined;
+      } else if (error.code.startsWith(IN_GROUP_CODE)) {
+        throw new ClassroomUserInGroupError(userId, error.requestId);
+      } else {
+        throw toDomainError(error, steps.ctx.logger, key.sdkAppId);
+      }
+    }
+
+    const tombstone = { userId, sdkAppId: key.sdkAppId, originId: key.originId, lcicRequestId: requestId ?? null };
+    // The row goes if it is this user's, or the pending registration LCIC had already made.
+    if (row && (row.userId === userId || row.status === "pending")) await repository.eraseUser(row.id, tombstone);
+    else await repository.recordTombstone(tombstone);
+    logger.info({ sdkAppId: key.sdkAppId, userId }, "deleted classroom user");
+    return { userId, sdkAppId: key.sdkAppId, originId: key.originId, requestId };
+  });
+}
+
+/**
+ * DeleteUser, sent a second time when the first reply was lost: the resilient client does not resend
+ * it (a second answer of "not found" would hide the first outcome from a caller that cannot tell),
+ * but here "not found" the second time means exactly that the first call worked.
+ */
+async function sendDeleteUser(steps: UserSteps, userId: string): Promise<{ requestId: string }> {
+  const { lcic, logger } = steps.ctx;
+  try {
+    return await lcic.deleteUser(userId);
+  } catch (error) {
+    if (!(error instanceof LcicError) || !error.outcomeUnknown) throw error;
+    logger.warn({ action: "DeleteUser", code: error.code, userId }, "DeleteUser outcome unknown; sending it again");
+    return lcic.deleteUser(userId);
+  }
+}
