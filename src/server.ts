@@ -153,7 +153,9 @@ export function createServer(deps: ServerDeps): AppServer {
   const csrfPrevention: Plugin = useCSRFPrevention({ requestHeaders: [...CSRF_HEADERS] });
   const plugins: Plugin[] = [authenticateFirst, csrfPrevention, requestLimits(security)];
   // Apollo federated tracing: `extensions.ftv1` when the router sends `apollo-federation-include-trace: ftv1`.
-  plugins.push(useApolloInlineTrace());
+  // It acts only on requests with that header, which the fast lane hands to yoga.
+  const inlineTrace: Plugin = useApolloInlineTrace();
+  plugins.push(inlineTrace);
   if (deps.databaseUnavailableTimeoutMs) plugins.push(databaseDeadline(deps.db, deps.databaseUnavailableTimeoutMs, logger));
   if (deps.metrics) plugins.push(graphqlMetrics(deps.metrics.registry));
   if (deps.tracing) plugins.push(graphqlSpans(deps.tracing.tracer));
@@ -254,9 +256,10 @@ export function createServer(deps: ServerDeps): AppServer {
     fastLane = createFastLane<Principal>({
       yoga,
       plugins,
-      reproduced: new Map<Plugin, "authenticate" | "csrf">([
+      reproduced: new Map<Plugin, "authenticate" | "csrf" | "handed-over">([
         [authenticateFirst, "authenticate"],
         [csrfPrevention, "csrf"],
+        [inlineTrace, "handed-over"],
       ]),
       authenticate: (header) => authenticateRequest(authenticator, header, logger),
       remember: (request, principal) => principals.set(request, principal),

@@ -62,9 +62,10 @@ export interface FastLaneOptions<TPrincipal> {
   /**
    * Plugins whose HTTP-level hooks this lane reproduces, with how: `authenticate` (the
    * authenticate-before-parse plugin), `csrf` (a preflighted content type, which every lane
-   * request has, always passes it).
+   * request has, always passes it), `handed-over` (a plugin that acts only on requests carrying a
+   * header the lane hands to yoga, e.g. Apollo inline tracing and `apollo-federation-include-trace`).
    */
-  reproduced: ReadonlyMap<Plugin, "authenticate" | "csrf">;
+  reproduced: ReadonlyMap<Plugin, "authenticate" | "csrf" | "handed-over">;
   /** Resolves the principal of an Authorization header; throws the same GraphQLError as the plugin. */
   authenticate(header: string | null): Promise<TPrincipal>;
   /** Hands the principal to the context factory, as the plugin does. */
@@ -171,16 +172,17 @@ function unsupportedPlugin(plugins: readonly Plugin[], reproduced: ReadonlyMap<P
  * A plugin that only registers others from onPluginInit (GraphQL Armor: onParse/onValidate
  * plugins) is fine when all it adds are envelop-only: the init is called with a recorder to see.
  */
-function addsOnlyEnvelopPlugins(plugin: Plugin): boolean {
+function addsOnlyEnvelopPlugins(plugin: Plugin, depth = 0): boolean {
   const init = (plugin as { onPluginInit?: (ctx: { addPlugin(p: Plugin): void }) => void }).onPluginInit;
-  if (Object.keys(plugin).some((key) => key !== "onPluginInit" && !ENVELOP_HOOKS.has(key)) || !init) return false;
+  if (depth > 3 || Object.keys(plugin).some((key) => key !== "onPluginInit" && !ENVELOP_HOOKS.has(key)) || !init) return false;
   const added: Plugin[] = [];
   try {
     init({ addPlugin: (p: Plugin) => added.push(p), plugins: [], setSchema: () => {}, registerContextErrorHandler: () => {} } as never);
   } catch {
     return false;
   }
-  return added.every((p) => Object.keys(p).every((key) => ENVELOP_HOOKS.has(key)));
+  // An added plugin may itself add others (envelop's prometheus plugin does): the same rule, nested.
+  return added.every((p) => Object.keys(p).every((key) => ENVELOP_HOOKS.has(key)) || addsOnlyEnvelopPlugins(p, depth + 1));
 }
 
 /** The shape yoga's parameter checks accept and the lane runs: no extensions, no batch, nothing unexpected. */

@@ -52,15 +52,9 @@ export function graphqlMetrics(registry: Registry): Plugin {
         counter: { name: "graphql_envelop_error_result", help: "GraphQL errors in results, by operation and phase", labelNames: [...operationLabels, "phase"] },
         fillLabelsFn: (params: FillLabelsFnParams) => ({ ...labelsOf(params), phase: params.errorPhase ?? "unknown" }),
       }),
-      graphql_yoga_http_duration: createHistogram({
-        registry,
-        histogram: { name: "graphql_yoga_http_duration", help: "Time to answer a GraphQL HTTP request, seconds", labelNames: [...operationLabels, "method", "statusCode"], buckets: DURATION_BUCKETS },
-        fillLabelsFn: (params: FillLabelsFnParams, context: { request: Request; response: Response }) => ({
-          ...labelsOf(params),
-          method: context.request.method,
-          statusCode: context.response.status,
-        }),
-      }),
+      // Off: it needs HTTP-level hooks (onRequest/onResponse), which would turn the HTTP fast lane off
+      // for every request; the operation's own duration is graphql_envelop_request_duration.
+      graphql_yoga_http_duration: false,
       graphql_envelop_request_time_summary: false,
       graphql_envelop_deprecated_field: false,
       graphql_envelop_schema_change: false,
