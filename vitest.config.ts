@@ -4,6 +4,9 @@ import { defineConfig } from "vitest/config";
 /** Tests that start several server processes and measure timing: they run alone, after the rest. */
 const SOLO = ["test/exactly-once/multi-process.test.ts"];
 
+/** Files whose requests go over HTTP through the server: run on both paths. */
+const HTTP_SUITES = ["test/subgraph/**/*.test.ts", "test/security/**/*.test.ts", "test/auth/**/*.test.ts", "test/entities.test.ts", "test/supergraph.test.ts"];
+
 export default defineConfig({
   resolve: {
     // One graphql for everything: Node resolves `graphql` (no "exports") to its CommonJS build, which
@@ -21,6 +24,20 @@ export default defineConfig({
         extends: true,
         // Files are isolated (own database, own emulator, port 0), so they run in parallel.
         test: { name: "suite", include: ["test/**/*.test.ts"], exclude: SOLO, fileParallelism: true, sequence: { groupOrder: 0 } },
+      },
+      {
+        extends: true,
+        // The HTTP-level suites again with HTTP_FAST_LANE=false: the lane (src/http/fast-lane.ts, on by
+        // default) and yoga's own path must both keep every guarantee (test/support/lane.ts hands the flag on).
+        test: {
+          name: "yoga-path",
+          include: HTTP_SUITES,
+          // Starts whole processes (a data directory, an embedded PostgreSQL): start-up, not HTTP semantics.
+          exclude: ["**/node_modules/**", "test/subgraph/zero-config.test.ts"],
+          env: { HTTP_FAST_LANE: "false" },
+          fileParallelism: true,
+          sequence: { groupOrder: 0 },
+        },
       },
       {
         extends: true,

@@ -4,7 +4,8 @@
  * Servers (child processes, all on one embedded PostgreSQL seeded with BENCH_USERS users):
  * - baseline: bench/support/baseline-server.mjs, node:http + the same prepared postgres.js query;
  * - the product as production runs it (`npm run build`, `node dist/main.js`, NODE_ENV=production),
- *   once with AUTH_MODE=jwt (HS256, 300 subjects with the read scope) and once with AUTH_MODE=none.
+ *   once with AUTH_MODE=jwt (HS256, 300 subjects with the read scope) and once with AUTH_MODE=none,
+ *   then both again with HTTP_FAST_LANE flipped from its default (the lever, reported, not a target).
  * Load: autocannon in its own process, BENCH_CONNECTIONS connections, random originIds, warm-up, then
  * the measured window; the servers take turns within each round (interleaved), BENCH_ROUNDS rounds.
  *
@@ -15,6 +16,7 @@
 import { SignJWT } from "jose";
 import { QUICK, settings, startEnvironment, JWT_SECRET, type BenchEnvironment } from "./support/environment.js";
 import { buildProduct, postJson, runLoad, startBaseline, startProduct, type LoadResult, type LoadSpec, type ServerProcess } from "./support/processes.js";
+import { DEFAULT_HTTP_FAST_LANE } from "../src/config.js";
 import { check, finish, fmt, mean } from "./support/report.js";
 import { startStatementCounter } from "./support/statement-counter.js";
 
@@ -37,7 +39,7 @@ function row(label: string, r: LoadResult, baseline?: LoadResult): string {
   const failures = r.non2xx + r.errors + r.timeouts;
   return (
     `  ${label.padEnd(34)} ${fmt(r.rps).padStart(7)} req/s  p50 ${String(r.p50).padStart(3)} ms  p99 ${String(r.p99).padStart(3)} ms  ` +
-    `RSS peak ${fmt(r.peakRssMb)} MB, after ${fmt(r.rssAfterMb)} MB${ratio}${failures ? `  FAILURES ${failures} (statuses ${JSON.stringify(r.statusCodes)}, errors ${r.errors}, timeouts ${r.timeouts})` : ""}`
+    `CPU ${r.cpuMsPerRequest.toFixed(3)} ms/req  RSS peak ${fmt(r.peakRssMb)} MB, after ${fmt(r.rssAfterMb)} MB${ratio}${failures ? `  FAILURES ${failures} (statuses ${JSON.stringify(r.statusCodes)}, errors ${r.errors}, timeouts ${r.timeouts})` : ""}`
   );
 }
 
@@ -83,14 +85,23 @@ async function lookups(env: BenchEnvironment, servers: ServerProcess[]): Promise
   servers.push(jwt);
   const none = await startProduct("product built, AUTH_MODE=none", "built", { ...env.productEnv, AUTH_MODE: "none" });
   servers.push(none);
+  // The HTTP_FAST_LANE lever, measured beside the default in the same rounds (not a target).
+  const otherLane = String(!DEFAULT_HTTP_FAST_LANE);
+  const jwtOther = await startProduct(`AUTH_MODE=jwt, HTTP_FAST_LANE=${otherLane}`, "built", { ...env.productEnv, AUTH_MODE: "jwt", AUTH_JWT_SECRET: JWT_SECRET, HTTP_FAST_LANE: otherLane });
+  servers.push(jwtOther);
+  const noneOther = await startProduct(`AUTH_MODE=none, HTTP_FAST_LANE=${otherLane}`, "built", { ...env.productEnv, AUTH_MODE: "none", HTTP_FAST_LANE: otherLane });
+  servers.push(noneOther);
   const builtRssAfterStart = none.rssMb();
 
   const lookupBody = { query: "query($o: String!) { classroomUser(originId: $o) { __typename ... on ClassroomUser { userId } } }", variables: { o: "bench-1" } };
   await expectAnswer(baseline, { originId: "bench-1" }, {}, "bench-user-1");
   await expectAnswer(jwt, lookupBody, { authorization: `Bearer ${jwtTokens[0]}` }, "bench-user-1");
   await expectAnswer(none, lookupBody, {}, "bench-user-1");
+  await expectAnswer(jwtOther, lookupBody, { authorization: `Bearer ${jwtTokens[0]}` }, "bench-user-1");
+  await expectAnswer(noneOther, lookupBody, {}, "bench-user-1");
 
-  const results = { baseline: [] as LoadResult[], jwt: [] as LoadResult[], none: [] as LoadResult[] };
+  const results = { baseline: [] as LoadResult[], jwt: [] as LoadResult[], none: [] as LoadResult[], jwtOther: [] as LoadResult[], noneOther: [] as LoadResult[] };
+  const laneLabel = (lane: boolean) => `HTTP_FAST_LANE=${lane}`;
   for (let round = 1; round <= settings.rounds; round++) {
     console.log(`round ${round}/${settings.rounds}: classroomUser(originId:)`);
     const b = await runLoad(baseline, load("baseline"));
@@ -98,11 +109,18 @@ async function lookups(env: BenchEnvironment, servers: ServerProcess[]): Promise
     console.log(row("bare node:http + postgres.js", b));
     const j = await runLoad(jwt, load("lookup", { tokens: jwtTokens }));
     results.jwt.push(j);
-    console.log(row("product, AUTH_MODE=jwt (HS256)", j, b));
+    console.log(row(`product, AUTH_MODE=jwt (HS256), ${laneLabel(DEFAULT_HTTP_FAST_LANE)}`, j, b));
     const n = await runLoad(none, load("lookup"));
     results.none.push(n);
-    console.log(row("product, AUTH_MODE=none", n, b));
+    console.log(row(`product, AUTH_MODE=none, ${laneLabel(DEFAULT_HTTP_FAST_LANE)}`, n, b));
+    const jo = await runLoad(jwtOther, load("lookup", { tokens: jwtTokens }));
+    results.jwtOther.push(jo);
+    console.log(row(`  lever: jwt, ${laneLabel(!DEFAULT_HTTP_FAST_LANE)}`, jo, b));
+    const no = await runLoad(noneOther, load("lookup"));
+    results.noneOther.push(no);
+    console.log(row(`  lever: none, ${laneLabel(!DEFAULT_HTTP_FAST_LANE)}`, no, b));
   }
+  const cpu = (of: LoadResult[]) => mean(of.map((r) => r.cpuMsPerRequest)).toFixed(3);
   const ratios = (of: LoadResult[]) => of.map((r, i) => r.rps / results.baseline[i]!.rps);
   const jwtRatio = mean(ratios(results.jwt));
   const noneRatio = mean(ratios(results.none));
@@ -110,7 +128,12 @@ async function lookups(env: BenchEnvironment, servers: ServerProcess[]): Promise
     `mean: baseline ${fmt(mean(results.baseline.map((r) => r.rps)))} req/s; jwt ${fmt(mean(results.jwt.map((r) => r.rps)))} req/s (ratio ${jwtRatio.toFixed(2)}); ` +
       `none ${fmt(mean(results.none.map((r) => r.rps)))} req/s (ratio ${noneRatio.toFixed(2)})`,
   );
-  const failures = [...results.baseline, ...results.jwt, ...results.none].reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0);
+  console.log(
+    `lever ${laneLabel(!DEFAULT_HTTP_FAST_LANE)}: jwt ratio ${mean(ratios(results.jwtOther)).toFixed(2)}, none ratio ${mean(ratios(results.noneOther)).toFixed(2)}; ` +
+      `server CPU per request (ms, mean of rounds): jwt ${cpu(results.jwt)} → ${cpu(results.jwtOther)}, none ${cpu(results.none)} → ${cpu(results.noneOther)} ` +
+      `(RSS after load: jwt ${fmt(Math.max(...results.jwtOther.map((r) => r.rssAfterMb)))} MB, none ${fmt(Math.max(...results.noneOther.map((r) => r.rssAfterMb)))} MB)`,
+  );
+  const failures = [...results.baseline, ...results.jwt, ...results.none, ...results.jwtOther, ...results.noneOther].reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0);
   check("lookup, AUTH_MODE=jwt: mean ratio to baseline >= 0.45", jwtRatio, "", jwtRatio >= 0.45);
   const jwtP99 = mean(results.jwt.map((r) => r.p99));
   check("lookup, AUTH_MODE=jwt: p99 <= 25 ms (mean of rounds)", jwtP99, " ms", jwtP99 <= 25);

@@ -2,13 +2,16 @@ import type { Authenticator } from "./auth/jwt.js";
 import type { Config } from "./config.js";
 import { connectDatabase, type DatabaseHandle } from "./db/client.js";
 import { CircuitBreaker } from "./lcic/breaker.js";
-import { createLcicClient, type LcicClient } from "./lcic/client.js";
-import { createPostgresPacer } from "./lcic/pacer.js";
+import { createLcicClient, LCIC_ACTIONS, type LcicClient } from "./lcic/client.js";
+import { createPostgresPacer, type Pacer } from "./lcic/pacer.js";
 import { createResilientLcicClient, type ResilientLcicClient } from "./lcic/resilient.js";
 import { startReconciler, type Reconciler } from "./jobs/reconciler.js";
 import { startTokenWarming, type TokenWarming, type TokenWarmingOptions } from "./jobs/token-warming.js";
 import { RegistrationLimiter } from "./limits/registration-limiter.js";
 import type { Logger } from "./logger.js";
+import { audit, noteLcicToken, withTokenSources } from "./observability/audit.js";
+import { createMetrics, type ProductMetrics } from "./observability/metrics.js";
+import { recordSpan, type Tracing } from "./observability/tracing.js";
 import { loadTrustedDocuments } from "./security/trusted-documents.js";
 import { createServer, type AppServer } from "./server.js";
 import { BulkRegistration } from "./users/bulk-registration.js";
@@ -33,6 +36,8 @@ export interface AppDeps {
   onQuery?: (query: string) => void;
   /** Overrides the authenticator built from config.auth (tests: short JWKS cooldowns). */
   authenticator?: Authenticator;
+  /** OpenTelemetry, when config.tracing is set: `await createTracing(config.tracing)` (observability/tracing-sdk.ts). */
+  tracing?: Tracing;
   /** Background token warming (default: as config.tokenWarming says); an object overrides its timing. */
   tokenWarming?: boolean | Pick<TokenWarmingOptions, "scanIntervalMs" | "now">;
 }
@@ -44,14 +49,26 @@ export interface App {
   bulkRegistration: BulkRegistration;
   lcic: ResilientLcicClient;
   reconciler: Reconciler | undefined;
+  /** This app's Prometheus registry and product metrics (main.ts serves them on METRICS_PORT). */
+  metrics: ProductMetrics;
+  tracing: Tracing | undefined;
   tokenWarming: TokenWarming | undefined;
   close(graceMs?: number): Promise<void>;
 }
 
+/** LCIC actions whose success hands us a login token. */
+const TOKEN_ACTIONS: ReadonlySet<string> = new Set(["RegisterUser", "LoginUser", "LoginOriginId"]);
+
 /** Wires config → database → LCIC client → service → server. No I/O beyond opening the pool (and reading TRUSTED_DOCUMENTS_FILE). */
 export function createApp(deps: AppDeps): App {
   const { config, logger } = deps;
-  const db = connectDatabase(deps.databaseUrl, { poolSize: config.database.poolSize, ...(deps.onQuery ? { onQuery: deps.onQuery } : {}) });
+  const tracing = deps.tracing;
+  const db = connectDatabase(deps.databaseUrl, {
+    poolSize: config.database.poolSize,
+    connectTimeoutMs: config.database.unavailableTimeoutMs,
+    ...(deps.onQuery ? { onQuery: deps.onQuery } : {}),
+    ...(tracing ? { tracer: tracing.tracer } : {}),
+  });
   const credentials = deps.lcicCredentials ?? {
     endpoint: config.lcic.endpoint,
     secretId: config.lcic.secretId ?? "",
@@ -64,9 +81,17 @@ export function createApp(deps: AppDeps): App {
       timeoutMs: config.lcic.timeoutMs,
       ...(config.lcic.region ? { region: config.lcic.region } : {}),
     });
+  // Declared before the LCIC client, whose events feed it; reads the client's breaker when scraped.
+  const metrics: ProductMetrics = createMetrics({
+    db: db.db,
+    circuitStates: () => {
+      const state = lcic.circuitState();
+      return Object.fromEntries(LCIC_ACTIONS.map((action) => [action, state]));
+    },
+  });
   // Pacing is shared by every replica through PostgreSQL; the breaker is per process.
   const lcic = createResilientLcicClient(sdkClient, {
-    pacer: createPostgresPacer(db.db, { maxQueueMs: config.lcic.maxQueueMs, scope: config.lcic.rateLimitScope }),
+    pacer: countQueued(createPostgresPacer(db.db, { maxQueueMs: config.lcic.maxQueueMs, scope: config.lcic.rateLimitScope }), metrics),
     breaker: new CircuitBreaker({
       ...(config.lcic.circuitFailures === 0
         ? // Off: nothing ever opens it.
@@ -80,6 +105,27 @@ export function createApp(deps: AppDeps): App {
       if (event.type === "retry") logger.info(event, "retrying LCIC call");
       else if (event.type === "call" && event.detail) logger.error(event, "LCIC refused this service's credentials or configuration");
       else if (event.type === "call" && event.outcome === "error") logger.warn(event, "LCIC call failed");
+      if (event.type !== "call") return;
+      metrics.lcicCall(event.action, event.outcome === "ok" ? "ok" : (event.code ?? "error"), event.durationMs, event.pacedMs);
+      if (event.outcome === "ok" && TOKEN_ACTIONS.has(event.action)) noteLcicToken(event.action);
+      if (tracing) {
+        const endTime = Date.now();
+        recordSpan(tracing.tracer, `lcic ${event.action}`, {
+          startTime: endTime - event.durationMs - event.pacedMs,
+          endTime,
+          attributes: {
+            "rpc.system": "tencentcloud",
+            "rpc.service": "lcic",
+            "rpc.method": event.action,
+            "lcic.action": event.action,
+            "lcic.outcome": event.outcome === "ok" ? "ok" : (event.code ?? "error"),
+            "lcic.attempt": event.attempt,
+            "lcic.pacer_wait_ms": event.pacedMs,
+            ...(event.lcicRequestId ? { "lcic.request_id": event.lcicRequestId } : {}),
+          },
+          ...(event.outcome === "error" ? { error: event.code ?? "error" } : {}),
+        });
+      }
     },
   });
   const lock = new RegistrationLock(db.openSession);
@@ -96,9 +142,10 @@ export function createApp(deps: AppDeps): App {
     lookup: {
       missTtlMs: config.lookups.missTtlMs,
       // The same per-client fixed-window counter as registrations, under its own keys (`lookup:<client>`).
-      fallbackBudget: new RegistrationLimiter(db.db, { limit: config.lookups.fallbacksPerMinute }),
+      fallbackBudget: countRefusals(new RegistrationLimiter(db.db, { limit: config.lookups.fallbacksPerMinute }), metrics, "lookup_fallback"),
     },
   });
+  observeUsers(users, metrics, logger);
   const warmingEnabled = deps.tokenWarming === undefined ? config.tokenWarming.enabled : deps.tokenWarming !== false;
   const tokenWarming = warmingEnabled
     ? startTokenWarming({
@@ -131,6 +178,7 @@ export function createApp(deps: AppDeps): App {
   const reconcilerEnabled = deps.reconciler === undefined ? config.reconciler.enabled : deps.reconciler !== false;
   const reconciler = reconcilerEnabled ? startReconciler({ users, logger, completeBatches: (rows) => bulkRegistration.completeStale(rows), ...reconcilerOptions }) : undefined;
   const registrationLimiter = new RegistrationLimiter(db.db, { limit: config.security.registrationsPerMinute });
+  countRefusals(registrationLimiter, metrics, "registration");
   const trustedDocuments = config.security.trustedDocumentsFile ? loadTrustedDocuments(config.security.trustedDocumentsFile) : undefined;
   const server = createServer({
     db,
@@ -142,8 +190,13 @@ export function createApp(deps: AppDeps): App {
     security: config.security,
     registrationLimiter,
     lcicCircuit: () => lcic.circuitState(),
+    databaseUnavailableTimeoutMs: config.database.unavailableTimeoutMs,
+    // METRICS_PORT=0: nobody scrapes, so GraphQL requests do not pay for the prometheus plugin.
+    ...(config.metrics.port !== 0 ? { metrics } : {}),
+    ...(tracing ? { tracing } : {}),
     ...(deps.authenticator ? { authenticator: deps.authenticator } : {}),
     ...(trustedDocuments ? { trustedDocuments } : {}),
+    fastLane: config.httpFastLane,
   });
   return {
     server,
@@ -152,6 +205,8 @@ export function createApp(deps: AppDeps): App {
     bulkRegistration,
     lcic,
     reconciler,
+    metrics,
+    tracing,
     tokenWarming,
     async close(graceMs) {
       await reconciler?.stop();
@@ -159,6 +214,72 @@ export function createApp(deps: AppDeps): App {
       await server.close(graceMs);
       await lock.close();
       await db.close();
+      await tracing?.shutdown().catch(() => undefined);
     },
+  };
+}
+
+/** A per-client limit whose refusals are counted (`classroom_users_client_refusals_total{limit}`). */
+function countRefusals<D extends { allowed: boolean }, L extends { consume(clientKey: string): Promise<D> }>(limiter: L, metrics: ProductMetrics, limit: string): L {
+  const consume = limiter.consume.bind(limiter);
+  limiter.consume = async (clientKey) => {
+    const decision = await consume(clientKey);
+    if (!decision.allowed) metrics.clientRefused(limit);
+    return decision;
+  };
+  return limiter;
+}
+
+/** The pacer, counting the calls waiting for a slot. */
+function countQueued(pacer: Pacer, metrics: ProductMetrics): Pacer {
+  return {
+    async acquire(action, sdkAppId, options) {
+      metrics.pacerQueued(action, 1);
+      try {
+        return await pacer.acquire(action, sdkAppId, options);
+      } finally {
+        metrics.pacerQueued(action, -1);
+      }
+    },
+  };
+}
+
+/**
+ * Registration and reconciliation outcomes, and an audit event for every token handed out, observed
+ * at the service's edge (its public methods) rather than inside its rules.
+ */
+function observeUsers(users: UsersService, metrics: ProductMetrics, logger: Logger): void {
+  const register = users.register.bind(users);
+  users.register = async (input) => {
+    try {
+      const { result, lcicActions } = await withTokenSources(() => register(input));
+      const fromLcic = result.created || lcicActions.length > 0;
+      metrics.registration(result.created ? "created" : "existing");
+      metrics.tokenIssued(fromLcic ? "lcic" : "stored");
+      audit(logger, {
+        event: "token.issued",
+        operation: "registerClassroomUser",
+        sdkAppId: result.user.sdkAppId,
+        userId: result.user.userId ?? "",
+        originId: result.user.originId,
+        source: fromLcic ? "lcic" : "stored",
+        ...(fromLcic ? { lcicAction: lcicActions.at(-1) ?? "RegisterUser" } : {}),
+      });
+      return result;
+    } catch (error) {
+      metrics.registration(error instanceof Error ? error.constructor.name : "UnknownError");
+      throw error;
+    }
+  };
+  const reconcilePending = users.reconcilePending.bind(users);
+  users.reconcilePending = async (row) => {
+    try {
+      const outcome = await reconcilePending(row);
+      metrics.reconciled(outcome);
+      return outcome;
+    } catch (error) {
+      metrics.reconciled("failed");
+      throw error;
+    }
   };
 }

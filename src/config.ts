@@ -37,6 +37,9 @@ const sdkAppId = z.coerce
   .positive({ message: "must be a positive application id" })
   .max(Number.MAX_SAFE_INTEGER);
 
+/** HTTP_FAST_LANE when unset (src/http/fast-lane.ts): on; `false` sends every request through yoga. */
+export const DEFAULT_HTTP_FAST_LANE = true;
+
 const envSchema = z.object({
   NODE_ENV: optionalString,
   PORT: intInRange(0, 65535),
@@ -111,6 +114,26 @@ const envSchema = z.object({
   TRUSTED_DOCUMENTS_FILE: optionalString,
   LOOKUP_MISS_TTL_MS: intInRange(0, 86_400_000),
   LOOKUP_FALLBACK_RATE_LIMIT_PER_MINUTE: intInRange(0, 1_000_000),
+  HTTP_FAST_LANE: boolFlag(DEFAULT_HTTP_FAST_LANE),
+  // Operations (README "Production"): metrics listener, OpenTelemetry's standard variables, outages.
+  METRICS_PORT: intInRange(0, 65535),
+  METRICS_HOST: optionalString,
+  DATABASE_UNAVAILABLE_TIMEOUT_MS: intInRange(100, 600_000),
+  OTEL_SDK_DISABLED: optionalFlag,
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.preprocess(emptyAsUndefined, z.string().url({ message: "must be a URL such as http://collector:4318" }).optional()),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.preprocess(emptyAsUndefined, z.string().url({ message: "must be a URL such as http://collector:4318/v1/traces" }).optional()),
+  OTEL_EXPORTER_OTLP_HEADERS: optionalString,
+  OTEL_EXPORTER_OTLP_TRACES_HEADERS: optionalString,
+  OTEL_SERVICE_NAME: optionalString,
+  OTEL_TRACES_SAMPLER: z.preprocess(
+    emptyAsUndefined,
+    z
+      .enum(["always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"], {
+        message: "must be always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio",
+      })
+      .optional(),
+  ),
+  OTEL_TRACES_SAMPLER_ARG: z.preprocess(emptyAsUndefined, z.coerce.number({ message: "must be a number" }).min(0, { message: "must be between 0 and 1" }).max(1, { message: "must be between 0 and 1" }).optional()),
 });
 
 /** Defaults of the request limits; README "Security" lists them too. */
@@ -139,6 +162,8 @@ export interface Config {
     url: string | undefined;
     poolSize: number;
     migrateOnStart: boolean;
+    /** Longest a request waits on an unreachable database before it fails (connect timeout, pool wait). */
+    unavailableTimeoutMs: number;
   };
   lcic: {
     /** `emulator`: no TENCENTCLOUD_SECRET_ID, so an in-process LCIC emulator stands in for LCIC. */
@@ -192,6 +217,34 @@ export interface Config {
   /** Who may call: AUTH_* variables (src/auth/config.ts). */
   auth: AuthConfig;
   security: SecurityConfig;
+  /** HTTP_FAST_LANE: plain JSON POSTs to /graphql bypass yoga's Fetch layer (src/http/fast-lane.ts). */
+  httpFastLane: boolean;
+  /** Prometheus `/metrics` on a listener of its own (METRICS_PORT, METRICS_HOST); port 0: none. */
+  metrics: { port: number; host: string };
+  /** OpenTelemetry traces (standard OTEL_* variables); absent when no OTLP endpoint is set. */
+  tracing: TracingConfig | undefined;
+}
+
+export interface TracingConfig {
+  /** OTLP/HTTP traces URL, e.g. http://collector:4318/v1/traces. */
+  url: string;
+  headers: Record<string, string>;
+  serviceName: string;
+  sampler: "always_on" | "always_off" | "traceidratio" | "parentbased_always_on" | "parentbased_always_off" | "parentbased_traceidratio";
+  samplerRatio: number;
+}
+
+/** `k1=v1,k2=v2` (URL-encoded values), as OTEL_EXPORTER_OTLP_HEADERS is written. */
+function otlpHeaders(...lists: Array<string | undefined>): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const list of lists) {
+    for (const pair of list?.split(",") ?? []) {
+      const at = pair.indexOf("=");
+      if (at <= 0) continue;
+      headers[decodeURIComponent(pair.slice(0, at).trim()).toLowerCase()] = decodeURIComponent(pair.slice(at + 1).trim());
+    }
+  }
+  return headers;
 }
 
 export interface SecurityConfig {
@@ -221,6 +274,20 @@ export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
   }
+}
+
+/** Traces are on only when an OTLP endpoint is set (and OTEL_SDK_DISABLED is not true). */
+function tracingConfig(e: z.infer<typeof envSchema>): TracingConfig | undefined {
+  if (e.OTEL_SDK_DISABLED) return undefined;
+  const url = e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (e.OTEL_EXPORTER_OTLP_ENDPOINT ? `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, "")}/v1/traces` : undefined);
+  if (!url) return undefined;
+  return {
+    url,
+    headers: otlpHeaders(e.OTEL_EXPORTER_OTLP_HEADERS, e.OTEL_EXPORTER_OTLP_TRACES_HEADERS),
+    serviceName: e.OTEL_SERVICE_NAME ?? "classroom-users",
+    sampler: e.OTEL_TRACES_SAMPLER ?? "parentbased_always_on",
+    samplerRatio: e.OTEL_TRACES_SAMPLER_ARG ?? 1,
+  };
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -285,7 +352,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port: e.PORT ?? 4000,
     dataDir: e.DATA_DIR ?? ".data",
     logLevel: e.LOG_LEVEL ?? "info",
-    database: { url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE ?? 10, migrateOnStart: e.DATABASE_MIGRATE_ON_START },
+    database: {
+      url: e.DATABASE_URL,
+      poolSize: e.DATABASE_POOL_SIZE ?? 10,
+      migrateOnStart: e.DATABASE_MIGRATE_ON_START,
+      unavailableTimeoutMs: e.DATABASE_UNAVAILABLE_TIMEOUT_MS ?? 5000,
+    },
     lcic: {
       mode: remote ? "remote" : "emulator",
       endpoint: e.LCIC_ENDPOINT ?? "https://lcic.tencentcloudapi.com",
@@ -330,5 +402,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       registrationsPerMinute: e.REGISTRATION_RATE_LIMIT_PER_MINUTE ?? SECURITY_DEFAULTS.registrationsPerMinute,
       trustedDocumentsFile: e.TRUSTED_DOCUMENTS_FILE,
     },
+    httpFastLane: e.HTTP_FAST_LANE,
+    metrics: { port: e.METRICS_PORT ?? 9464, host: e.METRICS_HOST ?? "127.0.0.1" },
+    tracing: tracingConfig(e),
   };
 }

@@ -1,4 +1,5 @@
 import { destination, pino, stdSerializers, type DestinationStream, type Logger } from "pino";
+import { currentRequestContext } from "./observability/request-context.js";
 
 export type { Logger };
 
@@ -41,7 +42,8 @@ const errorSerializer = (value: unknown) => {
 };
 
 /**
- * Structured JSON logs. Anything that looks like a credential is redacted by path, as a second line
+ * Structured JSON logs. A line written while serving a request carries its request id as `reqId`
+ * (and `traceId` when tracing is on), taken from the request's AsyncLocalStorage context. Anything that looks like a credential is redacted by path, as a second line
  * of defence: code must not log tokens or keys in the first place. Errors logged under `err`,
  * `error` or `cause` lose their SQL parameter values (see PARAMETER_KEYS).
  */
@@ -50,6 +52,12 @@ export function createLogger(options: { level?: string; destination?: NodeJS.Wri
     {
       level: options.level ?? "info",
       base: { service: "classroom-users" },
+      mixin() {
+        const request = currentRequestContext();
+        if (!request) return {};
+        // `reqId` (pino-http's name), not `requestId`: log lines already use that for LCIC's RequestId.
+        return request.traceId ? { reqId: request.requestId, traceId: request.traceId } : { reqId: request.requestId };
+      },
       serializers: { err: errorSerializer, error: errorSerializer, cause: errorSerializer },
       redact: {
         paths: [
@@ -72,4 +80,17 @@ export function createLogger(options: { level?: string; destination?: NodeJS.Wri
     },
     (options.destination as DestinationStream | undefined) ?? destination(1),
   );
+}
+
+/**
+ * pino-pretty's stream for a developer's terminal (`npm start` on a TTY outside production), or
+ * undefined when it is not installed (a production install without dev dependencies): JSON then.
+ */
+export async function prettyDestination(): Promise<NodeJS.WritableStream | undefined> {
+  try {
+    const { default: pretty } = await import("pino-pretty");
+    return pretty({ colorize: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname,service" });
+  } catch {
+    return undefined;
+  }
 }

@@ -5,8 +5,10 @@ import { announceAuthMode } from "./auth/announce.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "./db/embedded.js";
 import { applyMigrations } from "./db/migrate.js";
-import { startLcicEmulator, type LcicEmulator } from "./lcic/emulator/index.js";
-import { createLogger, type Logger } from "./logger.js";
+// Type only: the emulator's code (and its unauthenticated /__emulator/ routes) is loaded below only when it is used.
+import type { LcicEmulator } from "./lcic/emulator/index.js";
+import { createLogger, prettyDestination, type Logger } from "./logger.js";
+import { startMetricsServer } from "./observability/metrics.js";
 import { loadOrCreateLocalKey } from "./users/tokens.js";
 
 const EMBEDDED_DATABASE = "classroom_users";
@@ -35,7 +37,9 @@ async function main() {
     }
     throw error;
   }
-  const logger = createLogger({ level: config.logLevel });
+  // Readable lines for a developer's `npm start` (TypeScript through tsx) on a terminal; JSON otherwise.
+  const pretty = !config.production && process.stdout.isTTY === true && import.meta.url.endsWith(".ts") ? await prettyDestination() : undefined;
+  const logger = createLogger({ level: config.logLevel, ...(pretty ? { destination: pretty } : {}) });
   // Installed first, so a signal during start-up also stops what has been started so far.
   installShutdown(logger);
   announceAuthMode(config, logger);
@@ -79,6 +83,7 @@ async function main() {
   let emulator: LcicEmulator | undefined;
   let lcicCredentials: { endpoint: string; secretId: string; secretKey: string } | undefined;
   if (config.lcic.mode === "emulator") {
+    const { startLcicEmulator } = await import("./lcic/emulator/index.js");
     emulator = await startLcicEmulator({
       sdkAppIds: config.lcic.sdkAppIds,
       stateFile: path.join(config.dataDir, "lcic-emulator.json"),
@@ -92,9 +97,23 @@ async function main() {
   }
 
   const tokenKeys = config.tokenEncryptionKeys ?? [await loadOrCreateLocalKey(config.dataDir)];
-  const app = createApp({ config, logger, databaseUrl, tokenKeys, ...(lcicCredentials ? { lcicCredentials } : {}) });
+  // The trace SDK is loaded only when an OTLP endpoint is configured.
+  const tracing = config.tracing ? (await import("./observability/tracing-sdk.js")).createTracing(config.tracing) : undefined;
+  const app = createApp({ config, logger, databaseUrl, tokenKeys, ...(lcicCredentials ? { lcicCredentials } : {}), ...(tracing ? { tracing } : {}) });
   cleanups.unshift(() => app.close());
   const { url } = await app.server.listen(config.port, config.host);
+  if (config.metrics.port !== 0) {
+    try {
+      const metrics = await startMetricsServer(app.metrics, config.metrics.port, config.metrics.host);
+      cleanups.unshift(() => metrics.close());
+      logger.info({ metrics: metrics.url }, "Prometheus metrics at /metrics on their own listener (METRICS_PORT=0 turns them off)");
+    } catch (error) {
+      // In production an unscraped service is a failed start; a second `npm start` on a laptop is not.
+      if (config.production) throw new Error(`could not listen for metrics on ${config.metrics.host}:${config.metrics.port} (METRICS_PORT, METRICS_HOST): ${(error as Error).message}`);
+      logger.warn({ port: config.metrics.port, err: (error as Error).message }, "metrics listener not started (port in use?); set METRICS_PORT to another port, or 0 for none");
+    }
+  }
+  if (app.tracing) logger.info({ endpoint: config.tracing?.url, serviceName: config.tracing?.serviceName }, "OpenTelemetry traces on");
   logger.info({ url: `${url}/graphql`, lcic: config.lcic.mode }, `classroom-users ready: GraphiQL at ${url}/graphql`);
 
 }

@@ -1,4 +1,6 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { useApolloInlineTrace } from "@graphql-yoga/plugin-apollo-inline-trace";
 import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { usePersistedOperations } from "@graphql-yoga/plugin-persisted-operations";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
@@ -8,13 +10,19 @@ import type { AuthConfig } from "./auth/config.js";
 import { AuthenticationError, AuthenticationUnavailableError, createAuthenticator, type Authenticator, type Principal } from "./auth/jwt.js";
 import type { SecurityConfig } from "./config.js";
 import type { DatabaseHandle } from "./db/client.js";
+import { databaseFailureReason, isDatabaseUnavailable } from "./db/unavailable.js";
 import type { RegistrationLimiter } from "./limits/registration-limiter.js";
 import type { Logger } from "./logger.js";
+import { graphqlMetrics, graphqlSpans } from "./observability/graphql.js";
+import type { ProductMetrics } from "./observability/metrics.js";
+import { currentRequestContext, requestIdFrom, runWithRequestContext, type RequestContext } from "./observability/request-context.js";
+import type { Tracing } from "./observability/tracing.js";
 import { buildSchema, type GraphQLContext } from "./schema/index.js";
 import { disableIntrospection, requestLimits } from "./security/request-limits.js";
 import { operationIdOf } from "./security/trusted-documents.js";
 import type { BulkRegistration } from "./users/bulk-registration.js";
 import type { UsersService } from "./users/service.js";
+import { createFastLane, type FastLane } from "./http/fast-lane.js";
 
 export interface ServerDeps {
   db: Pick<DatabaseHandle, "ping">;
@@ -32,11 +40,24 @@ export interface ServerDeps {
   authenticator?: Authenticator;
   /** Operation id → document; when set, only these operations run. */
   trustedDocuments?: ReadonlyMap<string, string>;
+  /** GraphQL operation metrics go to this app's registry (served by the metrics listener, not here). */
+  metrics?: ProductMetrics;
+  /** OpenTelemetry, when an OTLP endpoint is configured: server span per request, GraphQL phase spans. */
+  tracing?: Tracing;
+  /**
+   * `DATABASE_UNAVAILABLE_TIMEOUT_MS`: an operation still running this long while the database does
+   * not answer a ping is answered DATABASE_UNAVAILABLE (a partitioned network hangs statements).
+   */
+  databaseUnavailableTimeoutMs?: number;
+  /** HTTP_FAST_LANE: plain JSON POSTs to /graphql skip yoga's Fetch layer (src/http/fast-lane.ts). */
+  fastLane?: boolean;
 }
 
 export interface AppServer {
   yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>;
   http: Server;
+  /** HTTP_FAST_LANE: whether it runs (a plugin it does not know turns it off) and how many requests it answered. */
+  fastLane: { enabled: boolean; served(): number };
   listen(port: number, host: string): Promise<{ port: number; url: string }>;
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes the sockets. */
   close(graceMs?: number): Promise<void>;
@@ -127,13 +148,17 @@ export function createServer(deps: ServerDeps): AppServer {
     },
   };
 
-  const plugins: Plugin[] = [
-    authenticateFirst,
-    // Browsers send "simple" cross-site requests (forms, text/plain, GET without headers) without a
-    // CORS preflight; refusing them stops CSRF even if a cookie-based proxy ever fronts this service.
-    useCSRFPrevention({ requestHeaders: [...CSRF_HEADERS] }),
-    requestLimits(security),
-  ];
+  // Browsers send "simple" cross-site requests (forms, text/plain, GET without headers) without a
+  // CORS preflight; refusing them stops CSRF even if a cookie-based proxy ever fronts this service.
+  const csrfPrevention: Plugin = useCSRFPrevention({ requestHeaders: [...CSRF_HEADERS] });
+  const plugins: Plugin[] = [authenticateFirst, csrfPrevention, requestLimits(security)];
+  // Apollo federated tracing: `extensions.ftv1` when the router sends `apollo-federation-include-trace: ftv1`.
+  // It acts only on requests with that header, which the fast lane hands to yoga.
+  const inlineTrace: Plugin = useApolloInlineTrace();
+  plugins.push(inlineTrace);
+  if (deps.databaseUnavailableTimeoutMs) plugins.push(databaseDeadline(deps.db, deps.databaseUnavailableTimeoutMs, logger));
+  if (deps.metrics) plugins.push(graphqlMetrics(deps.metrics.registry));
+  if (deps.tracing) plugins.push(graphqlSpans(deps.tracing.tracer));
   if (!security.introspection) plugins.push(disableIntrospection());
   if (trusted) {
     plugins.push(
@@ -156,12 +181,15 @@ export function createServer(deps: ServerDeps): AppServer {
     // Authentication happened once per request in `authenticateFirst`, before parsing.
     context: async ({ request, req }) => {
       const principal = principals.get(request) ?? (await authenticateRequest(authenticator, request.headers.get("authorization"), logger));
+      const clientKey = clientKeyOf(principal, req as IncomingMessage | undefined);
+      const requestContext = currentRequestContext();
+      if (requestContext) requestContext.actor = clientKey;
       return {
         users: deps.users,
         bulkRegistration: deps.bulkRegistration,
         principal,
         auth: { scopes: deps.auth.scopes, defaultSdkAppId: deps.defaultSdkAppId },
-        clientKey: clientKeyOf(principal, req as IncomingMessage | undefined),
+        clientKey,
         registrationLimiter: deps.registrationLimiter,
       };
     },
@@ -178,9 +206,17 @@ export function createServer(deps: ServerDeps): AppServer {
     maskedErrors: {
       isDev: false,
       maskError: (error, message) => {
+        const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
+        if (isDatabaseUnavailable(original)) {
+          // Not a bug: PostgreSQL is restarting or unreachable. Say so, so clients retry.
+          logger.error({ ...databaseFailureReason(original), path: error instanceof GraphQLError ? error.path : undefined }, "database unavailable: request failed");
+          return new GraphQLError("The database is unavailable; retry shortly.", {
+            ...(error instanceof GraphQLError ? { nodes: error.nodes, path: error.path } : {}),
+            extensions: { code: "DATABASE_UNAVAILABLE" },
+          });
+        }
         const masked = maskError(error, message, false);
         if (masked !== error) {
-          const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
           logger.error({ err: original, path: error instanceof GraphQLError ? error.path : undefined }, "unexpected error (masked for the client)");
         }
         return masked;
@@ -214,8 +250,50 @@ export function createServer(deps: ServerDeps): AppServer {
     },
   });
 
+  // Trusted documents are sent as extensions/documentId, which the lane hands to yoga anyway.
+  let fastLane: FastLane | undefined;
+  if (deps.fastLane && !trusted) {
+    fastLane = createFastLane<Principal>({
+      yoga,
+      plugins,
+      reproduced: new Map<Plugin, "authenticate" | "csrf" | "handed-over">([
+        [authenticateFirst, "authenticate"],
+        [csrfPrevention, "csrf"],
+        [inlineTrace, "handed-over"],
+      ]),
+      authenticate: (header) => authenticateRequest(authenticator, header, logger),
+      remember: (request, principal) => principals.set(request, principal),
+      onDisabled: (reason) => logger.warn({ reason }, "HTTP_FAST_LANE is off: a yoga plugin has hooks the lane does not reproduce, so every request goes through yoga"),
+    });
+  }
+
   const inFlight = new Set<ServerResponse>();
+  const tracing = deps.tracing;
   const http = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
+    // Every log line and span while serving this request carries its id; the caller gets it back.
+    const requestId = requestIdFrom(req.headers["x-request-id"]);
+    res.setHeader("x-request-id", requestId);
+    const context: RequestContext = { requestId };
+    if (tracing) {
+      const path = req.url?.split("?")[0] ?? "/";
+      // A W3C traceparent (Hive Gateway, Apollo Router) continues the caller's trace.
+      const parent = tracing.extract(req.headers);
+      const span = tracing.tracer.startSpan(
+        `${req.method ?? "GET"} ${path === "/graphql" || path === "/healthz" || path === "/readyz" ? path : "other"}`,
+        { kind: SpanKind.SERVER, attributes: { "http.request.method": req.method ?? "GET", "url.path": path, "http.request.header.x-request-id": requestId } },
+        parent,
+      );
+      context.traceId = span.spanContext().traceId;
+      context.trace = trace.setSpan(parent, span);
+      res.once("close", () => {
+        span.setAttribute("http.response.status_code", res.statusCode);
+        if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+        span.end();
+      });
+    }
+    runWithRequestContext(context, () => handle(req, res));
+  });
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
     const path = req.url?.split("?")[0];
     if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
     if (path === "/readyz") {
@@ -228,13 +306,15 @@ export function createServer(deps: ServerDeps): AppServer {
     if (refusal) return sendRefusal(res, refusal.status, refusal.message);
     inFlight.add(res);
     res.on("close", () => inFlight.delete(res));
+    if (fastLane?.(req, res)) return;
     void yoga.requestListener(req, res);
-  });
+  };
   http.keepAliveTimeout = 65_000;
 
   return {
     yoga,
     http,
+    fastLane: { enabled: fastLane !== undefined, served: () => fastLane?.served ?? 0 },
     listen(port, host) {
       return new Promise((resolve, reject) => {
         http.once("error", reject);
@@ -316,4 +396,40 @@ function sendRefusal(res: ServerResponse, status: number, message: string) {
   // The unread body is not drained: closing the connection is cheaper than reading what was refused.
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(payload), connection: "close" });
   res.end(payload);
+}
+
+/**
+ * No request hangs on an unreachable database: an execution still running after `timeoutMs` is
+ * answered DATABASE_UNAVAILABLE if the database does not answer a ping then; while it does (a slow
+ * LCIC call, say), the operation goes on. The abandoned execution finishes on its own in the
+ * background, like one whose client went away (registrations are safe to complete later).
+ */
+function databaseDeadline(db: Pick<DatabaseHandle, "ping">, timeoutMs: number, logger: Logger): Plugin {
+  return {
+    onExecute({ executeFn, setExecuteFn }) {
+      setExecuteFn((args) => {
+        const result = executeFn(args) as unknown;
+        if (!(result instanceof Promise)) return result as ReturnType<typeof executeFn>;
+        let timer: NodeJS.Timeout | undefined;
+        let settled = false;
+        const deadline = new Promise<unknown>((resolve) => {
+          const check = async () => {
+            const reachable = await db.ping(Math.min(1000, timeoutMs));
+            if (settled) return;
+            if (reachable) {
+              timer = setTimeout(() => void check(), timeoutMs);
+              return;
+            }
+            logger.error({ timeoutMs }, "database unavailable: request answered after DATABASE_UNAVAILABLE_TIMEOUT_MS");
+            resolve({ errors: [new GraphQLError("The database is unavailable; retry shortly.", { extensions: { code: "DATABASE_UNAVAILABLE" } })] });
+          };
+          timer = setTimeout(() => void check(), timeoutMs);
+        });
+        return Promise.race([result, deadline]).finally(() => {
+          settled = true;
+          clearTimeout(timer);
+        }) as ReturnType<typeof executeFn>;
+      });
+    },
+  };
 }

@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp, type App } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
+import { laneEnv } from "./support/lane.js";
 import { createLogger } from "../src/logger.js";
 import { createTestDatabase } from "./support/database.js";
 import { startTestLcic, type TestLcic } from "./support/lcic.js";
@@ -33,7 +34,7 @@ beforeAll(async () => {
   [db, lcic] = await Promise.all([createTestDatabase(), startTestLcic()]);
   sdkAppId = lcic.emulator.sdkAppIds[0]!;
   app = createApp({
-    config: loadConfig({ LCIC_SDK_APP_ID: String(sdkAppId) }),
+    config: loadConfig({ LCIC_SDK_APP_ID: String(sdkAppId), ...laneEnv() }),
     logger: createLogger({ level: "silent" }),
     databaseUrl: db.url,
     lcic: lcic.client,

@@ -10,6 +10,7 @@ import { parse } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp, type App } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
+import { laneEnv } from "./support/lane.js";
 import { createLogger } from "../src/logger.js";
 import { printSchemaSDL } from "../src/schema/index.js";
 import { startCourseSubgraph, type CourseSubgraph, type TestCourse } from "./support/course-subgraph.js";
@@ -44,7 +45,7 @@ beforeAll(async () => {
   [db, lcic] = await Promise.all([createTestDatabase(), startTestLcic()]);
   sdkAppId = lcic.emulator.sdkAppIds[0]!;
   app = createApp({
-    config: loadConfig({ LCIC_SDK_APP_ID: String(sdkAppId) }),
+    config: loadConfig({ LCIC_SDK_APP_ID: String(sdkAppId), ...laneEnv() }),
     logger: createLogger({ level: process.env.TEST_LOG ?? "silent" }),
     databaseUrl: db.url,
     lcic: lcic.client,

@@ -16,6 +16,8 @@ export interface ServerProcess {
   child: ChildProcess;
   /** Resident memory of the process and its children (tsx runs node in a child), MB. */
   rssMb(): number;
+  /** CPU time (user + system) the process and its children have used so far, ms. */
+  cpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -74,6 +76,7 @@ async function ready(name: string, child: ChildProcess, origin: string, endpoint
     url: origin + endpoint,
     child,
     rssMb: () => treeRssKb(pid) / 1024,
+    cpuMs: () => treeCpuMs(pid),
     async stop() {
       if (exited) return;
       const tree = descendants(pid);
@@ -128,6 +131,21 @@ function treeRssKb(pid: number): number {
   return total;
 }
 
+/** utime + stime of /proc/<pid>/stat (fields 14 and 15, in clock ticks of 10 ms on Linux). */
+function treeCpuMs(pid: number): number {
+  let ticks = 0;
+  for (const p of [pid, ...descendants(pid)]) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      /* exited */
+    }
+  }
+  return ticks * 10;
+}
+
 export interface LoadSpec {
   kind: "lookup" | "entities" | "baseline";
   users: number;
@@ -154,6 +172,11 @@ export interface LoadResult {
   peakRssMb: number;
   /** Resident memory right after the load, MB. */
   rssAfterMb: number;
+  /**
+   * Server CPU time per answered request in the measured window, ms: unlike req/s, barely moved by
+   * other processes competing for the cores, so levers compare across rounds on a busy machine.
+   */
+  cpuMsPerRequest: number;
 }
 
 /** Drives `server` from a separate process (bench/support/load-worker.mjs), sampling its memory. */
@@ -165,18 +188,23 @@ export async function runLoad(server: ServerProcess, spec: LoadSpec): Promise<Lo
   let output = "";
   let peakRssMb = 0;
   let sampler: NodeJS.Timeout | undefined;
+  let cpuAtStart = 0;
   child.stdout!.on("data", (chunk: Buffer) => {
     output += chunk.toString();
     if (!sampler && output.includes('"measuring"')) {
+      cpuAtStart = server.cpuMs();
       sampler = setInterval(() => (peakRssMb = Math.max(peakRssMb, server.rssMb())), 250);
     }
   });
   const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  const cpuUsed = server.cpuMs() - cpuAtStart;
   clearInterval(sampler);
   const line = output.trim().split("\n").at(-1) ?? "";
   if (code !== 0 || !line.includes('"requests"')) throw new Error(`load generator failed (exit ${code}): ${output}`);
   const rssAfterMb = server.rssMb();
-  return { ...(JSON.parse(line) as Omit<LoadResult, "peakRssMb" | "rssAfterMb">), peakRssMb: Math.max(peakRssMb, rssAfterMb), rssAfterMb };
+  const measured = JSON.parse(line) as Omit<LoadResult, "peakRssMb" | "rssAfterMb" | "cpuMsPerRequest">;
+  const cpuMsPerRequest = measured.requests > 0 ? cpuUsed / measured.requests : 0;
+  return { ...measured, peakRssMb: Math.max(peakRssMb, rssAfterMb), rssAfterMb, cpuMsPerRequest };
 }
 
 /** One GraphQL request, for checking that a server answers what the load will ask. */

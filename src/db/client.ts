@@ -1,5 +1,7 @@
 import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
+import type { Tracer } from "@opentelemetry/api";
 import postgres from "postgres";
+import { traceSql } from "../observability/sql-tracing.js";
 import * as schema from "./schema.js";
 
 export type Database = PostgresJsDatabase<typeof schema>;
@@ -23,27 +25,46 @@ export interface ConnectOptions {
   applicationName?: string;
   /** Called with the text of every statement sent (postgres.js `debug`): tests count queries with it. */
   onQuery?: (query: string) => void;
+  /** When tracing is on: one span per statement (observability/sql-tracing.ts). */
+  tracer?: Tracer;
+  /**
+   * `DATABASE_UNAVAILABLE_TIMEOUT_MS`: how long opening a connection may take before the statement
+   * waiting for it fails, so an unreachable database fails requests instead of hanging them.
+   */
+  connectTimeoutMs?: number;
 }
 
 export function connectDatabase(url: string, options: ConnectOptions = {}): DatabaseHandle {
-  const { onQuery } = options;
-  const sql = postgres(url, {
+  const { onQuery, tracer } = options;
+  const connectTimeout = Math.max(1, Math.ceil((options.connectTimeoutMs ?? 30_000) / 1000));
+  const traced = (client: postgres.Sql) => (tracer ? traceSql(client, tracer) : client);
+  // postgres.js waits up to 20 s (exponential) before reconnecting after failures, with statements
+  // queued meanwhile: after a restart or failover the service would stay unusable that long. Retry
+  // within half a second instead; a refused connection costs nothing.
+  const backoff = (retries: number) => Math.min(0.05 * 2 ** retries, 0.5);
+  const sql = traced(postgres(url, {
     max: options.poolSize ?? 10,
     ...(onQuery ? { debug: (_connection: number, query: string) => onQuery(query) } : {}),
     // Server notices (e.g. "relation already exists, skipping") are not ours to print.
     onnotice: () => {},
     connection: { application_name: options.applicationName ?? "classroom-users" },
-  });
+    connect_timeout: connectTimeout,
+    backoff,
+  }));
   const db = drizzle(sql, { schema });
   return {
     db,
     sql,
     openSession: () =>
-      postgres(url, {
-        max: 1,
-        onnotice: () => {},
-        connection: { application_name: `${options.applicationName ?? "classroom-users"}:lock` },
-      }),
+      traced(
+        postgres(url, {
+          max: 1,
+          onnotice: () => {},
+          connection: { application_name: `${options.applicationName ?? "classroom-users"}:lock` },
+          connect_timeout: connectTimeout,
+          backoff,
+        }),
+      ),
     async ping(timeoutMs = 1000) {
       let timer: NodeJS.Timeout | undefined;
       try {

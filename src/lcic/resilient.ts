@@ -29,6 +29,8 @@ export type ResilienceEvent =
       detail?: string;
       durationMs: number;
       pacedMs: number;
+      /** LCIC's RequestId of this attempt, when LCIC answered. */
+      lcicRequestId?: string;
     }
   | { type: "retry"; action: LcicAction; retry: number; code: string; delayMs: number }
   | { type: "rate_limited"; action: LcicAction; code: string; retryAfterMs?: number }
@@ -126,7 +128,8 @@ export function createResilientLcicClient(inner: LcicClient, options: ResilientL
     try {
       const result = await send();
       permit.success();
-      emit({ type: "call", action, attempt: n, outcome: "ok", durationMs: now() - startedAt, pacedMs });
+      const requestId = (result as { requestId?: unknown } | undefined)?.requestId;
+      emit({ type: "call", action, attempt: n, outcome: "ok", durationMs: now() - startedAt, pacedMs, ...(typeof requestId === "string" ? { lcicRequestId: requestId } : {}) });
       return result;
     } catch (error) {
       const code = isLcicError(error) ? error.code : "Unexpected";
@@ -139,7 +142,8 @@ export function createResilientLcicClient(inner: LcicClient, options: ResilientL
         emit({ type: "rate_limited", action, code, retryAfterMs: error.retryAfterMs });
       }
       const detail = isLcicError(error) && error.kind === "auth" ? error.detail : undefined;
-      emit({ type: "call", action, attempt: n, outcome: "error", code, ...(detail ? { detail } : {}), durationMs: now() - startedAt, pacedMs });
+      const requestId = isLcicError(error) ? error.requestId : undefined;
+      emit({ type: "call", action, attempt: n, outcome: "error", code, ...(detail ? { detail } : {}), durationMs: now() - startedAt, pacedMs, ...(requestId ? { lcicRequestId: requestId } : {}) });
       throw error;
     }
   }

@@ -68,7 +68,7 @@ describe("exactly-once registration across three server processes", () => {
   let env: NodeJS.ProcessEnv;
 
   function startReplica(port: number): Replica {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], { cwd: ROOT, env: { ...env, PORT: String(port) }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], { cwd: ROOT, env: { ...env, PORT: String(port), METRICS_PORT: "0" }, stdio: ["ignore", "pipe", "pipe"] });
     const output: string[] = [];
     const keep = (chunk: Buffer) => {
       for (const line of chunk.toString("utf8").split("\n")) if (line) output.push(line);

@@ -18,12 +18,31 @@ describe("logs", () => {
     const c = await register(server, { originId: "log-2" });
     server.emulator.injectFault({ mode: "applyThenDrop", action: "RegisterUser" });
     const d = await register(server, { originId: "log-3" });
-    const tokens = [a.token, b.token, c.token, d.token];
+    const e = await register(server, { originId: "log-3" }); // still fresh: the stored token
+    const tokens = [a.token, b.token, c.token, d.token, e.token];
     expect(tokens.every((t) => typeof t === "string" && t.length > 10)).toBe(true);
     const ciphertexts = (await server.rows()).map((r) => r.token_ciphertext as string);
     const text = server.logs.join("\n");
     expect(server.logs.length).toBeGreaterThan(0);
     for (const secret of [...tokens, ...ciphertexts, server.emulator.credentials.secretKey]) expect(text).not.toContain(secret);
+  });
+
+  it("carry an audit event for every token handed out: who asked, for which user, from where", async () => {
+    const audits = server.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.audit === true);
+    const users = new Map((await server.rows()).map((r) => [r.origin_id as string, r.user_id as string]));
+    const expected = [
+      { originId: "log-1", source: "lcic", lcicAction: "RegisterUser" },
+      { originId: "log-1", source: "lcic", lcicAction: "LoginUser" },
+      { originId: "log-2", source: "lcic", lcicAction: "LoginOriginId" },
+      { originId: "log-3", source: "lcic", lcicAction: "LoginOriginId" },
+      { originId: "log-3", source: "stored" },
+    ];
+    expect(audits).toHaveLength(expected.length);
+    audits.forEach((line, i) => {
+      expect(line).toMatchObject({ event: "token.issued", operation: "registerClassroomUser", actor: "ip:127.0.0.1", sdkAppId: 1400000001, userId: users.get(expected[i]!.originId), ...expected[i] });
+      expect(typeof line.reqId).toBe("string");
+      if (expected[i]!.source === "stored") expect(line.lcicAction).toBeUndefined();
+    });
   });
 
   it("an unexpected error is masked for the client and logged with its cause", async () => {

@@ -10,6 +10,7 @@ import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
 import type { EmulatorOptions } from "../../src/lcic/emulator/index.js";
 import { createTestDatabase } from "./database.js";
+import { laneEnv } from "./lane.js";
 import { startTestLcic, type TestLcic } from "./lcic.js";
 
 export const APP = 1400000001;
@@ -57,7 +58,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const shared = options.shareWith;
   const lcic = shared ? shared.lcic : await startTestLcic({ sdkAppIds: [APP], ...options.emulatorOptions });
   const db = shared ? shared.db : await createTestDatabase();
-  const config = loadConfig({ LCIC_SDK_APP_ID: String(APP), LOG_LEVEL: "silent", DATABASE_POOL_SIZE: "5", TOKEN_WARMING: "false", ...options.configEnv });
+  const config = loadConfig({ LCIC_SDK_APP_ID: String(APP), LOG_LEVEL: "silent", DATABASE_POOL_SIZE: "5", TOKEN_WARMING: "false", ...laneEnv(), ...options.configEnv });
   const logs: string[] = [];
   const capture = new Writable({
     write(chunk, _encoding, done) {
@@ -78,6 +79,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       secretKey: options.credentials?.secretKey ?? lcic.emulator.credentials.secretKey,
     },
     tokenKeys: options.tokenKeys ?? [randomBytes(32)],
+    // OTEL_EXPORTER_OTLP_ENDPOINT in configEnv: traces on, as main.ts does.
+    ...(config.tracing ? { tracing: (await import("../../src/observability/tracing-sdk.js")).createTracing(config.tracing) } : {}),
   });
   const { url } = await app.server.listen(0, "127.0.0.1");
   const graphqlUrl = `${url}/graphql`;

@@ -10,6 +10,7 @@ import { loadConfig, type Config } from "../../../src/config.js";
 import type { DatabaseHandle } from "../../../src/db/client.js";
 import { createLogger } from "../../../src/logger.js";
 import { createTestDatabase } from "../../support/database.js";
+import { laneEnv } from "../../support/lane.js";
 import { startTestLcic, type TestLcic } from "../../support/lcic.js";
 
 export interface SecureTestApp {
@@ -53,6 +54,7 @@ export async function startSecureApp(
     DATABASE_URL: db.url,
     TOKEN_ENCRYPTION_KEY: options.shareWith?.config.tokenEncryptionKeys?.[0]?.toString("base64") ?? randomBytes(32).toString("base64"),
     TOKEN_WARMING: "false",
+    ...laneEnv(),
     ...env,
   });
   let logged = "";

@@ -1,0 +1,266 @@
+import { createRequire } from "node:module";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { sendNodeResponse } from "@whatwg-node/server";
+import type { GraphQLError } from "graphql";
+import { processRegularResult, type GraphQLParams, type Plugin, type YogaServerInstance } from "graphql-yoga";
+
+/**
+ * HTTP_FAST_LANE: the plain `POST /graphql` + `application/json` request of a gateway or a
+ * backend, answered from node:http without yoga's Fetch layer (no Request body stream, no
+ * AbortController, no onRequest/onResponse round) but through yoga's own operation pipeline:
+ * `getResultForParams` (its onParams hooks: parameter checks; then parse → validate → context →
+ * execute through `getEnveloped`, with the parser/validation cache, Armor limits, masking) and its
+ * own result writer (`processRegularResult`, `sendNodeResponse`). Statuses, headers and bodies
+ * therefore come from the same code as on the normal path.
+ *
+ * Only requests whose every feature the lane reproduces take it; anything else goes to yoga
+ * untouched (before the body is read) or, when only the body shows it (batch, extensions, a
+ * body that is not a plain object of query/variables/operationName, invalid JSON), with the
+ * body already read handed to yoga as `req.body` — yoga then does all of its own work. Handed to
+ * yoga: another method/path/query string; any `Origin` (CORS); an `Accept` for which yoga would
+ * not pick its regular JSON result writer (event streams, multipart, nothing acceptable); a content type other than `application/json[; charset=utf-8]`;
+ * no or zero Content-Length, or Transfer-Encoding; tracing headers (`traceparent`,
+ * `apollo-federation-include-trace`, …).
+ *
+ * The lane is built only when every yoga plugin given is one it was written for or touches only
+ * envelop's execution hooks (which `getEnveloped` runs): a plugin with HTTP-level hooks
+ * (onRequest, onRequestParse, onParams, onResultProcess, onResponse, instrumentation, …) that the
+ * lane was not taught switches the lane off, so no plugin is ever bypassed.
+ */
+
+/** Hooks envelop runs inside `getEnveloped()` (parse/validate/context/execute): honoured by the lane as is. */
+const ENVELOP_HOOKS = new Set(["onParse", "onValidate", "onContextBuilding", "onExecute", "onSubscribe", "onSchemaChange", "onEnveloped"]);
+
+/** Request headers asking for something only the full path provides. */
+const HANDED_OVER_HEADERS = [
+  "origin",
+  "transfer-encoding",
+  "traceparent",
+  "tracestate",
+  "baggage",
+  "apollo-federation-include-trace",
+  "x-b3-traceid",
+  "b3",
+  "uber-trace-id",
+  "sentry-trace",
+] as const;
+
+const JSON_TYPES = new Set(["application/json", "application/json; charset=utf-8", "application/json;charset=utf-8"]);
+const PARAM_KEYS = new Set(["query", "variables", "operationName"]);
+
+// yoga's own error normaliser (the one its `handle` uses when a request fails before execution);
+// not re-exported by the package index, so it is loaded from the same installed copy.
+const yogaRequire = createRequire(createRequire(import.meta.url).resolve("graphql-yoga"));
+const { handleError } = yogaRequire("./error.js") as {
+  handleError(error: unknown, maskedErrorsOpts: unknown, logger: unknown): GraphQLError[];
+};
+
+export interface FastLaneOptions<TPrincipal> {
+  yoga: YogaServerInstance<any, any>;
+  /** The plugins given to yoga, in order. */
+  plugins: readonly Plugin[];
+  /**
+   * Plugins whose HTTP-level hooks this lane reproduces, with how: `authenticate` (the
+   * authenticate-before-parse plugin), `csrf` (a preflighted content type, which every lane
+   * request has, always passes it), `handed-over` (a plugin that acts only on requests carrying a
+   * header the lane hands to yoga, e.g. Apollo inline tracing and `apollo-federation-include-trace`).
+   */
+  reproduced: ReadonlyMap<Plugin, "authenticate" | "csrf" | "handed-over">;
+  /** Resolves the principal of an Authorization header; throws the same GraphQLError as the plugin. */
+  authenticate(header: string | null): Promise<TPrincipal>;
+  /** Hands the principal to the context factory, as the plugin does. */
+  remember(request: Request, principal: TPrincipal): void;
+  /** Called once when the lane refuses to run (why), so operators see it. */
+  onDisabled?(reason: string): void;
+}
+
+export interface FastLane {
+  /** Takes the request (true) or leaves it to the caller, untouched (false). */
+  (req: IncomingMessage, res: ServerResponse): boolean;
+  /** Requests answered by the lane itself (not handed over), for tests and operators. */
+  readonly served: number;
+}
+
+/** Returns the lane (it answers `true` when it took the request), or undefined when a plugin forbids it. */
+export function createFastLane<TPrincipal>(options: FastLaneOptions<TPrincipal>): FastLane | undefined {
+  const unsupported = unsupportedPlugin(options.plugins, options.reproduced);
+  if (unsupported) {
+    options.onDisabled?.(unsupported);
+    return undefined;
+  }
+  const { yoga, authenticate, remember } = options;
+  const server = yoga as unknown as { maskedErrorsOpts: unknown; logger: unknown; waitUntil: (p: Promise<unknown>) => void };
+  const fetchAPI = yoga.fetchAPI;
+
+  const respond = (req: IncomingMessage, res: ServerResponse, mediaType: string, result: Parameters<typeof processRegularResult>[0]) =>
+    sendNodeResponse(processRegularResult(result, fetchAPI, mediaType) as any, res as any, req as any, true);
+
+  const handOver = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
+    // whatwg-node takes a body a framework has already read from `req.body`.
+    (req as IncomingMessage & { body?: Buffer }).body = body;
+    void yoga.requestListener(req, res);
+  };
+
+  async function run(req: IncomingMessage, res: ServerResponse, mediaType: string) {
+    const headers = req.headers;
+    const request = new fetchAPI.Request(`http://${headers.host ?? "localhost"}/graphql`, { method: "POST", headers: headers as HeadersInit });
+    let principal: TPrincipal;
+    try {
+      principal = await authenticate(headers.authorization ?? null);
+    } catch (error) {
+      // As yoga's `handle` answers an error thrown while the request is parsed; the body is not read.
+      served++;
+      return respond(req, res, mediaType, { errors: handleError(error, server.maskedErrorsOpts, server.logger) });
+    }
+    const body = await readBody(req);
+    if (body === undefined) return; // the client went away
+    let params: unknown;
+    try {
+      params = JSON.parse(body.toString("utf8"));
+    } catch {
+      return handOver(req, res, body);
+    }
+    if (!isPlainParams(params)) return handOver(req, res, body);
+    remember(request, principal);
+    served++;
+    const serverContext = { req, res, waitUntil: server.waitUntil };
+    let result;
+    try {
+      result = await yoga.getResultForParams({ params, request }, serverContext);
+    } catch (error) {
+      result = { errors: handleError(error, server.maskedErrorsOpts, server.logger) };
+    }
+    return respond(req, res, mediaType, result as Parameters<typeof processRegularResult>[0]);
+  }
+
+  let served = 0;
+  const lane = (req: IncomingMessage, res: ServerResponse) => {
+    if (req.method !== "POST" || req.url !== "/graphql") return false;
+    const headers = req.headers;
+    const contentType = headers["content-type"];
+    if (contentType === undefined || !JSON_TYPES.has(contentType.toLowerCase())) return false;
+    const mediaType = regularMediaTypeFor(headers.accept);
+    if (mediaType === undefined) return false;
+    for (const name of HANDED_OVER_HEADERS) if (headers[name] !== undefined) return false;
+    const declared = headers["content-length"];
+    if (declared === undefined || !/^[1-9]\d*$/.test(declared)) return false;
+    run(req, res, mediaType).catch((error: unknown) => {
+      // As whatwg-node answers a request handler that threw.
+      (server.logger as { error(e: unknown): void }).error(error);
+      if (!res.headersSent) {
+        res.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
+        res.end();
+      } else {
+        res.destroy();
+      }
+    });
+    return true;
+  };
+  return Object.defineProperty(lane, "served", { get: () => served }) as FastLane;
+}
+
+function unsupportedPlugin(plugins: readonly Plugin[], reproduced: ReadonlyMap<Plugin, string>): string | undefined {
+  for (const plugin of plugins) {
+    if (!plugin || reproduced.has(plugin)) continue;
+    const extra = Object.keys(plugin).filter((key) => !ENVELOP_HOOKS.has(key));
+    if (extra.length > 0 && !addsOnlyEnvelopPlugins(plugin)) return `a yoga plugin has hooks the fast lane does not reproduce (${extra.join(", ")})`;
+  }
+  return undefined;
+}
+
+/**
+ * A plugin that only registers others from onPluginInit (GraphQL Armor: onParse/onValidate
+ * plugins) is fine when all it adds are envelop-only: the init is called with a recorder to see.
+ */
+function addsOnlyEnvelopPlugins(plugin: Plugin, depth = 0): boolean {
+  const init = (plugin as { onPluginInit?: (ctx: { addPlugin(p: Plugin): void }) => void }).onPluginInit;
+  if (depth > 3 || Object.keys(plugin).some((key) => key !== "onPluginInit" && !ENVELOP_HOOKS.has(key)) || !init) return false;
+  const added: Plugin[] = [];
+  try {
+    init({ addPlugin: (p: Plugin) => added.push(p), plugins: [], setSchema: () => {}, registerContextErrorHandler: () => {} } as never);
+  } catch {
+    return false;
+  }
+  // An added plugin may itself add others (envelop's prometheus plugin does): the same rule, nested.
+  return added.every((p) => Object.keys(p).every((key) => ENVELOP_HOOKS.has(key)) || addsOnlyEnvelopPlugins(p, depth + 1));
+}
+
+/** The shape yoga's parameter checks accept and the lane runs: no extensions, no batch, nothing unexpected. */
+function isPlainParams(value: unknown): value is GraphQLParams {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return false;
+  const params = value as Record<string, unknown>;
+  for (const key in params) {
+    if (!PARAM_KEYS.has(key)) return false;
+  }
+  if (typeof params.query !== "string") return false;
+  const { variables, operationName } = params;
+  if (variables != null && (typeof variables !== "object" || Array.isArray(variables))) return false;
+  if (operationName != null && typeof operationName !== "string") return false;
+  return true;
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    req.on("data", (chunk: Buffer) => {
+      chunks.push(chunk);
+      received += chunk.length;
+    });
+    req.once("end", () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, received)));
+    req.once("error", () => resolve(undefined));
+    // The client went away before the whole body arrived (a later `resolve` is a no-op).
+    req.once("close", () => {
+      if (!req.complete) resolve(undefined);
+    });
+  });
+}
+
+const PROCESSORS: ReadonlyArray<readonly [kind: "sse" | "multipart" | "regular", mediaTypes: readonly string[]]> = [
+  ["sse", ["text/event-stream"]],
+  ["multipart", ["multipart/mixed"]],
+  ["regular", ["application/graphql-response+json", "application/json"]],
+];
+const mediaTypeByAccept = new Map<string | undefined, string | null>();
+
+/**
+ * The media type yoga's result processors pick for a (non-streamed) result and this Accept header,
+ * when it is one the regular JSON writer serves; undefined for the others. The same walk as
+ * yoga's `useResultProcessors` (plugins/use-result-processor.js, result-processor/accept.js):
+ * the last match wins. Results here are never streams: the schema has no subscriptions, no @defer.
+ */
+export function regularMediaTypeFor(accept: string | undefined): string | undefined {
+  let known = mediaTypeByAccept.get(accept);
+  if (known === undefined) {
+    const requested: string[] = [];
+    for (const part of (accept || "*/*").replace(/\s/g, "").toLowerCase().split(",")) {
+      const [mediaType, ...params] = part.split(";");
+      if (mediaType === undefined) continue;
+      const charset = params.find((param) => param.includes("charset=")) || "charset=utf-8";
+      if (charset !== "charset=utf-8") continue;
+      requested.push(mediaType);
+    }
+    requested.reverse();
+    let kind: string | undefined;
+    let chosen: string | undefined;
+    for (const [processor, mediaTypes] of PROCESSORS) {
+      for (const wanted of requested) {
+        for (const offered of mediaTypes) {
+          if (matches(offered, wanted)) {
+            kind = processor;
+            chosen = offered;
+          }
+        }
+      }
+    }
+    known = kind === "regular" && chosen ? chosen : null;
+    if (mediaTypeByAccept.size < 256) mediaTypeByAccept.set(accept, known);
+  }
+  return known ?? undefined;
+}
+
+function matches(offered: string, wanted: string): boolean {
+  const [offeredType, offeredSub] = offered.split("/");
+  const [type, sub] = wanted.split("/");
+  return (type === "*" || type === offeredType) && (sub === "*" || sub === offeredSub);
+}
