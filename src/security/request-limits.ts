@@ -1,5 +1,6 @@
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
-import { GraphQLError, NoSchemaIntrospectionCustomRule, type ValidationContext } from "graphql";
+import { costLimitRule } from "@escape.tech/graphql-armor-cost-limit";
+import { type ASTNode, GraphQLError, NoSchemaIntrospectionCustomRule, type OperationDefinitionNode, type ValidationContext, visit } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import type { SecurityConfig } from "../config.js";
 
@@ -25,14 +26,36 @@ export function requestLimits(security: SecurityConfig): Plugin {
     },
   ];
   const common = { onReject, propagateOnRejection: false, exposeLimits: true };
-  return EnvelopArmorPlugin({
+  const armor = EnvelopArmorPlugin({
     maxTokens: { ...common, n: security.maxTokens },
     maxDepth: { ...common, n: security.maxDepth, flattenFragments: true },
     maxAliases: { ...common, n: security.maxAliases },
     maxDirectives: { ...common, n: security.maxDirectives },
-    costLimit: { ...common, maxCost: security.maxCost },
+    // Armor's cost rule, run below without its page-size multiplier.
+    costLimit: { enabled: false },
     blockFieldSuggestion: { enabled: true },
   }) as Plugin;
+  const costRule = costLimitRule({ ...common, maxCost: security.maxCost });
+  return { onPluginInit: ({ addPlugin }) => addPlugin(armor), onValidate: ({ addValidationRule }) => addValidationRule((context: ValidationContext) => pageSizeBlind(costRule, context)) };
+}
+
+/**
+ * Armor's cost rule multiplies a field's cost by a literal `first`/`last` argument (`first: 500`
+ * costs 500 times its selection) but not by a variable's value. `classroomUsers` bounds `first` itself
+ * (1 to 500, else its ValidationError member), so the multiplier only refused valid pages written
+ * as literals (GraphiQL) while the same page through a variable passed. The rule sees the operation
+ * and fragments without those arguments: a page costs its selection, however it is written.
+ */
+function pageSizeBlind(rule: ReturnType<typeof costLimitRule>, context: ValidationContext) {
+  const strip = <T extends ASTNode>(node: T): T =>
+    visit(node, { Argument: (arg) => (arg.name.value === "first" || arg.name.value === "last" ? null : undefined) });
+  const view: ValidationContext = Object.create(context);
+  view.getFragment = (name) => {
+    const fragment = context.getFragment(name);
+    return fragment && strip(fragment);
+  };
+  const visitor = rule(view);
+  return { OperationDefinition: { enter: (node: OperationDefinitionNode) => visitor.OperationDefinition.enter(strip(node)) } };
 }
 
 /** Refuses `__schema` / `__type` (not `__typename`) during validation. */

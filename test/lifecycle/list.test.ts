@@ -99,6 +99,27 @@ describe("classroomUsers", () => {
     expect(r.fieldErrors.map((e: { path: string[] }) => e.path.join("."))).toEqual([path]);
   });
 
+  it("first written as a literal (as in GraphiQL) pages like a variable: 500 is served, 0 and 501 are the ValidationError member", async () => {
+    await seed(120);
+    const literal = async (first: number) => {
+      const query = `{ classroomUsers(first: ${first}) { __typename
+        ... on ClassroomUserConnection { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { userId originId name avatar sdkAppId createdAt updatedAt } } }
+        ... on ValidationError { code fieldErrors { path message } } } }`;
+      const res = await server.post(JSON.stringify({ query }));
+      const body = (await res.json()) as { data?: { classroomUsers: any }; errors?: unknown };
+      expect(body.errors).toBeUndefined();
+      expect(res.status).toBe(200);
+      return body.data!.classroomUsers;
+    };
+    const page = await literal(500);
+    expect(page).toMatchObject({ __typename: "ClassroomUserConnection", totalCount: 120, pageInfo: { hasNextPage: false } });
+    expect(page.edges).toHaveLength(120);
+    expect((await literal(100)).edges).toHaveLength(100);
+    for (const first of [0, 501]) {
+      expect(await literal(first)).toEqual({ __typename: "ValidationError", code: "ValidationFailed", fieldErrors: [{ path: ["first"], message: "must be between 1 and 500" }] });
+    }
+  });
+
   it("an application not served: InvalidSdkAppIdError", async () => {
     expect(await list(server, { sdkAppId: 999 })).toMatchObject({ __typename: "InvalidSdkAppIdError", sdkAppId: 999 });
   });
