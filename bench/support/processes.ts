@@ -34,10 +34,12 @@ export function buildProduct(): void {
 /** `nodeArgs` (built start only): e.g. ["--cpu-prof"] to profile the product under a benchmark's load. */
 export async function startProduct(name: string, start: ProductStart, env: Record<string, string>, nodeArgs: string[] = []): Promise<ServerProcess> {
   const port = await freePort();
+  // Metrics stay on, as in production, each product on its own listener: several run side by side.
+  const metricsPort = env.METRICS_PORT ?? String(await freePort());
   const command = start === "built" ? [process.execPath, [...nodeArgs, "dist/main.js"]] : ["npm", ["start", "--silent"]];
   const child = spawn(command[0] as string, command[1] as string[], {
     cwd: ROOT,
-    env: { ...process.env, ...env, PORT: String(port) },
+    env: { ...process.env, ...env, PORT: String(port), METRICS_PORT: metricsPort },
     stdio: ["ignore", "inherit", "inherit"],
   });
   return await ready(name, child, `http://127.0.0.1:${port}`, "/graphql");
