@@ -271,6 +271,34 @@ function observeUsers(users: UsersService, metrics: ProductMetrics, logger: Logg
       throw error;
     }
   };
+  const issueToken = users.issueToken.bind(users);
+  users.issueToken = async (input, caller) => {
+    const issued = await issueToken(input, caller);
+    metrics.tokenIssued(issued.fromCache ? "stored" : "lcic");
+    audit(logger, {
+      event: "token.issued",
+      operation: "issueClassroomUserToken",
+      sdkAppId: issued.user.sdkAppId,
+      userId: issued.user.userId ?? "",
+      originId: issued.user.originId,
+      source: issued.fromCache ? "stored" : "lcic",
+      ...(issued.fromCache ? {} : { lcicAction: "LoginUser" }),
+    });
+    return issued;
+  };
+  const deleteUser = users.delete.bind(users);
+  users.delete = async (input, caller) => {
+    const deleted = await deleteUser(input, caller);
+    audit(logger, {
+      event: "user.deleted",
+      operation: "deleteClassroomUser",
+      sdkAppId: deleted.sdkAppId,
+      userId: deleted.userId,
+      originId: deleted.originId,
+      ...(deleted.requestId ? { lcicRequestId: deleted.requestId } : {}),
+    });
+    return deleted;
+  };
   const reconcilePending = users.reconcilePending.bind(users);
   users.reconcilePending = async (row) => {
     try {

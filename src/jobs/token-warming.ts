@@ -19,6 +19,7 @@ import PgBoss from "pg-boss";
 import type { LcicClient } from "../lcic/client.js";
 import { LcicError } from "../lcic/errors.js";
 import type { Logger } from "../logger.js";
+import { audit } from "../observability/audit.js";
 import type { UsersRepository } from "../users/repository.js";
 import type { TokenWarmingRepository } from "../users/token-warming-repository.js";
 import { tokenExpiry, type TokenCipher } from "../users/tokens.js";
@@ -81,6 +82,15 @@ export function startTokenWarming(options: TokenWarmingOptions): TokenWarming {
           tokenCiphertext: options.cipher.encrypt(login.token, login.userId),
           tokenExpiresAt: tokenExpiry(now()),
           lcicRequestId: login.requestId || null,
+        });
+        audit(logger, {
+          event: "token.issued",
+          operation: "tokenWarming",
+          sdkAppId: row.sdkAppId,
+          userId,
+          originId: row.originId,
+          source: "lcic",
+          lcicAction: "LoginUser",
         });
         return "warmed";
       } catch (error) {

@@ -3,8 +3,8 @@
  * asked, for which user, and where the token came from. Written through the app's logger (so they
  * carry the request id and trace id) under `audit: true`, at info level, never with the token itself.
  *
- * Callers: app.ts (registerClassroomUser's tokens); lifecycle operations (delete, issue token) call
- * `audit` the same way.
+ * Callers: app.ts, at the users service's edge (registerClassroomUser's and issueClassroomUserToken's
+ * tokens, deleteClassroomUser), and jobs/token-warming.ts (tokens refreshed in the background).
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Logger } from "../logger.js";

@@ -20,8 +20,8 @@ const roster = (prefix: string, count: number) => Array.from({ length: count }, 
 
 const warm = { TOKEN_WARMING: "true" };
 const tokenKeys = [randomBytes(32)];
-const a = await startTestServer({ configEnv: warm, tokenKeys });
-const b = await startTestServer({ shareWith: a, configEnv: warm, tokenKeys });
+const a = await startTestServer({ configEnv: warm, tokenKeys, logLevel: "info" });
+const b = await startTestServer({ shareWith: a, configEnv: warm, tokenKeys, logLevel: "info" });
 await Promise.all([a.app.tokenWarming!.ready, b.app.tokenWarming!.ready]);
 afterAll(async () => {
   await b.close();
@@ -53,6 +53,11 @@ describe("token warming", () => {
     const rows = await a.rows();
     expect(rows.every((r) => new Date(r.token_expires_at).getTime() > Date.now() + 6 * 24 * 3_600_000)).toBe(true);
     expect(rows.some((r) => String(r.token_ciphertext).includes("Student"))).toBe(false);
+    // Every token fetched in the background is audited once, by the system, without the token.
+    const audits = [...a.logs, ...b.logs].map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.audit === true && l.operation === "tokenWarming");
+    expect(audits).toHaveLength(40);
+    expect(audits.every((l) => l.event === "token.issued" && l.source === "lcic" && l.lcicAction === "LoginUser" && l.actor === "system")).toBe(true);
+    expect(new Set(audits.map((l) => l.originId)).size).toBe(40);
 
     a.emulator.resetCounters();
     const single = await register(b, { originId: "w-7" });

@@ -45,6 +45,29 @@ describe("logs", () => {
     });
   });
 
+  it("carry an audit event for issueClassroomUserToken (from LCIC, then stored) and for deleteClassroomUser, without the token", async () => {
+    await register(server, { originId: "log-4", name: "Audited" });
+    await server.db.sql`update classroom_users set token_expires_at = now() where origin_id = 'log-4'`;
+    const before = server.logs.length;
+    const issue = `mutation ($o: String!) { issueClassroomUserToken(input: { originId: $o }) { __typename ... on ClassroomUserToken { token fromCache user { userId } } } }`;
+    const first = await server.gql(issue, { o: "log-4" });
+    const second = await server.gql(issue, { o: "log-4" });
+    const tokens = [first, second].map((r) => (r.data as { issueClassroomUserToken: { token: string; fromCache: boolean; user: { userId: string } } }).issueClassroomUserToken);
+    expect(tokens.map((t) => t.fromCache)).toEqual([false, true]);
+    const del = await server.gql(`mutation { deleteClassroomUser(input: { originId: "log-4" }) { __typename } }`);
+    expect(del.data).toEqual({ deleteClassroomUser: { __typename: "DeleteClassroomUserSuccess" } });
+    const lines = server.logs.slice(before);
+    const audits = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.audit === true);
+    const userId = tokens[0]!.user.userId;
+    expect(audits).toMatchObject([
+      { event: "token.issued", operation: "issueClassroomUserToken", source: "lcic", lcicAction: "LoginUser", userId, originId: "log-4", actor: "ip:127.0.0.1" },
+      { event: "token.issued", operation: "issueClassroomUserToken", source: "stored", userId, originId: "log-4", actor: "ip:127.0.0.1" },
+      { event: "user.deleted", operation: "deleteClassroomUser", userId, originId: "log-4", sdkAppId: 1400000001, actor: "ip:127.0.0.1" },
+    ]);
+    const text = lines.join("\n");
+    for (const t of tokens) expect(text).not.toContain(t.token);
+  });
+
   it("an unexpected error is masked for the client and logged with its cause", async () => {
     // Break the database under a running server: drop the table.
     await deadDb.db.sql`drop table classroom_users`;
