@@ -8,7 +8,7 @@
 import type { CallOptions, LcicAction, LcicClient, LcicPriority } from "./client.js";
 import { CircuitBreaker, LCIC_CIRCUIT_OPEN, type CircuitState } from "./breaker.js";
 import { systemNow, systemSleep, type Now, type Sleep } from "./clock.js";
-import { isLcicError, LcicError } from "./errors.js";
+import { isLcicError, LcicError, type LcicErrorInit } from "./errors.js";
 import { LCIC_PACER_UNAVAILABLE, LCIC_QUEUE_FULL, type Pacer } from "./pacer.js";
 import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicyOptions } from "./retry.js";
 
@@ -211,6 +211,17 @@ export function createResilientLcicClient(inner: LcicClient, options: ResilientL
 
 function withRetryAfter(error: LcicError, retryAfterMs: number | undefined): LcicError {
   if (retryAfterMs === undefined) return error;
+  return copyWith(error, { retryAfterMs });
+}
+
+/** LcicErrors leave the wrapper naming their action, so logs and callers need not track it. */
+function withAction(error: unknown, action: LcicAction): unknown {
+  if (!isLcicError(error) || error.action) return error;
+  return copyWith(error, { action });
+}
+
+/** The same LcicError (every field, operator detail and cause included) with some fields replaced. */
+function copyWith(error: LcicError, fields: Partial<LcicErrorInit>): LcicError {
   return new LcicError({
     code: error.code,
     message: error.message,
@@ -221,26 +232,9 @@ function withRetryAfter(error: LcicError, retryAfterMs: number | undefined): Lci
     traceId: error.traceId,
     action: error.action,
     httpStatus: error.httpStatus,
-    retryAfterMs,
-    cause: error.cause,
-  });
-}
-
-/** LcicErrors leave the wrapper naming their action, so logs and callers need not track it. */
-function withAction(error: unknown, action: LcicAction): unknown {
-  if (!isLcicError(error) || error.action) return error;
-  return new LcicError({
-    code: error.code,
-    message: error.message,
-    kind: error.kind,
-    retryable: error.retryable,
-    outcomeUnknown: error.outcomeUnknown,
-    requestId: error.requestId,
-    traceId: error.traceId,
-    action,
-    httpStatus: error.httpStatus,
     retryAfterMs: error.retryAfterMs,
     detail: error.detail,
     cause: error.cause,
+    ...fields,
   });
 }
