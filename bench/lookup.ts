@@ -7,7 +7,8 @@
  *   once with AUTH_MODE=jwt (HS256, 300 subjects with the read scope) and once with AUTH_MODE=none,
  *   then both again with HTTP_FAST_LANE flipped from its default (the lever, reported, not a target).
  * Load: autocannon in its own process, BENCH_CONNECTIONS connections, random originIds, warm-up, then
- * the measured window; the servers take turns within each round (interleaved), BENCH_ROUNDS rounds.
+ * the measured window on the same connections (opened once every connection has been answered: see
+ * bench/support/load-worker.mjs); the servers take turns within each round (interleaved), BENCH_ROUNDS rounds.
  *
  * Then `_entities` with 100 representations (half by userId, half by sdkAppId + originId): entities
  * resolved per second, and the SQL statements one such request executes (counted exactly by a proxy).
@@ -39,7 +40,7 @@ function row(label: string, r: LoadResult, baseline?: LoadResult): string {
   const failures = r.non2xx + r.errors + r.timeouts;
   return (
     `  ${label.padEnd(34)} ${fmt(r.rps).padStart(7)} req/s  p50 ${String(r.p50).padStart(3)} ms  p99 ${String(r.p99).padStart(3)} ms  ` +
-    `CPU ${r.cpuMsPerRequest.toFixed(3)} ms/req  RSS peak ${fmt(r.peakRssMb)} MB, after ${fmt(r.rssAfterMb)} MB${ratio}${failures ? `  FAILURES ${failures} (statuses ${JSON.stringify(r.statusCodes)}, errors ${r.errors}, timeouts ${r.timeouts})` : ""}`
+    `CPU ${r.cpuMsPerRequest.toFixed(3)} ms/req  RSS peak ${fmt(r.peakRssMb)} MB, after ${fmt(r.rssAfterMb)} MB${ratio}${r.connectS < 0 || r.connectS > 3 ? `  (connections all served only after ${r.connectS < 0 ? "> 60" : r.connectS.toFixed(1)} s)` : ""}${failures ? `  FAILURES ${failures} (statuses ${JSON.stringify(r.statusCodes)}, errors ${r.errors}, timeouts ${r.timeouts})` : ""}`
   );
 }
 

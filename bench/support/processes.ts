@@ -170,6 +170,11 @@ export interface LoadResult {
   timeouts: number;
   /** Answers by HTTP status. */
   statusCodes: Record<string, number>;
+  /**
+   * Seconds from the start of the load until every connection had its first answer (the measured
+   * window opens only then, and after the warm-up); -1 when some never answered within a minute.
+   */
+  connectS: number;
   /** Highest resident memory of the server seen during the measured window, MB. */
   peakRssMb: number;
   /** Resident memory right after the load, MB. */
