@@ -84,6 +84,23 @@ describe("metrics", () => {
     expect(sample(text, "graphql_envelop_request", { operationName: "other", operationType: "query" })).toBe(1);
   });
 
+  it("counts GraphQL errors by phase: a syntax error, an invalid document, an error of execution", async () => {
+    const before = await scrape();
+    const count = (text: string, labels: Record<string, string>) => sample(text, "graphql_envelop_error_result", labels) ?? 0;
+    expect((await server.gql("query Broken {")).errors).toHaveLength(1);
+    expect((await server.gql("query Invalid { noSuchField }")).errors).toHaveLength(1);
+    // Variables that do not fit their types fail when execution starts (as with @envelop/prometheus: phase "execute").
+    const denied = await server.gql("query Denied($n: Int!) { classroomUser(originId: \"x\", sdkAppId: $n) { __typename } }", { n: "not a number" });
+    expect(denied.errors).toHaveLength(1);
+    const after = await scrape();
+    expect(count(after, { phase: "parse" }) - count(before, { phase: "parse" })).toBe(1);
+    expect(count(after, { operationName: "Invalid", operationType: "query", phase: "validate" })).toBe(1);
+    expect(sample(after, "graphql_envelop_request", { operationName: "Invalid" })).toBeUndefined(); // never executed
+    expect(count(after, { operationName: "Denied", operationType: "query", phase: "execute" })).toBe(1);
+    expect(sample(after, "graphql_envelop_request", { operationName: "Denied", operationType: "query" })).toBe(1);
+    expect(sample(after, "graphql_envelop_request_duration_count", { operationName: "Denied" })).toBe(1);
+  });
+
   it("counts pending rows and their age by SQL when scraped", async () => {
     await server.db.sql`insert into classroom_users (sdk_app_id, origin_id, status, created_at, updated_at) values (${APP}, 'metrics-pending', 'pending', now() - interval '90 seconds', now())`;
     const text = await scrape();
