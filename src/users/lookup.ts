@@ -112,27 +112,37 @@ export class Lookup {
       if (row.userId && row.status === "registered") byUserId.set(row.userId, row);
       byOrigin.set(originKey(row), row);
     }
-    return Promise.all(
-      references.map(async (ref) => {
-        const stored = isUserIdReference(ref) ? byUserId.get(ref.userId) : isOriginReference(ref) ? byOrigin.get(originKey(ref)) : undefined;
-        if (stored?.status === "registered") return stored;
-        if (stored) return null; // pending: see find
-        try {
-          // Deleted through this service: null without asking LCIC.
-          if (isUserIdReference(ref) && (await this.ctx.repository.findTombstoneByUserId(ref.userId))) return null;
-          if (isOriginReference(ref) && (await this.ctx.repository.findTombstoneByOriginId(ref.sdkAppId, ref.originId))) return null;
-          // Only the key's own fields: a representation may carry more than the key it was sent by.
-          const lookup = parseLookup(isUserIdReference(ref) ? { userId: ref.userId } : isOriginReference(ref) ? { sdkAppId: ref.sdkAppId, originId: ref.originId } : ref);
-          return await this.findInLcic(
-            lookup.userId != null ? { userId: lookup.userId } : { sdkAppId: resolveSdkAppId(this.ctx, lookup.sdkAppId), originId: lookup.originId! },
-            caller,
-          );
-        } catch (error) {
-          if (error instanceof ClassroomUserNotFoundError || error instanceof InvalidSdkAppIdError) return null;
-          return error instanceof Error ? error : new Error(String(error));
-        }
-      }),
-    );
+    // Stored users (nearly all, for a gateway's references) are answered without a promise each.
+    const results: Array<ClassroomUserRow | null | Error | Promise<ClassroomUserRow | null | Error>> = [];
+    let notStored = false;
+    for (const ref of references) {
+      const stored = isUserIdReference(ref) ? byUserId.get(ref.userId) : isOriginReference(ref) ? byOrigin.get(originKey(ref)) : undefined;
+      if (stored?.status === "registered") results.push(stored);
+      else if (stored) results.push(null); // pending: see find
+      else {
+        results.push(this.findUnstoredReference(ref, caller));
+        notStored = true;
+      }
+    }
+    return notStored ? Promise.all(results) : (results as Array<ClassroomUserRow | null | Error>);
+  }
+
+  /** A reference with no stored row: null when deleted here or unknown to LCIC too, else LCIC's user (stored). */
+  private async findUnstoredReference(ref: ClassroomUserReference, caller: LookupCaller): Promise<ClassroomUserRow | null | Error> {
+    try {
+      // Deleted through this service: null without asking LCIC.
+      if (isUserIdReference(ref) && (await this.ctx.repository.findTombstoneByUserId(ref.userId))) return null;
+      if (isOriginReference(ref) && (await this.ctx.repository.findTombstoneByOriginId(ref.sdkAppId, ref.originId))) return null;
+      // Only the key's own fields: a representation may carry more than the key it was sent by.
+      const lookup = parseLookup(isUserIdReference(ref) ? { userId: ref.userId } : isOriginReference(ref) ? { sdkAppId: ref.sdkAppId, originId: ref.originId } : ref);
+      return await this.findInLcic(
+        lookup.userId != null ? { userId: lookup.userId } : { sdkAppId: resolveSdkAppId(this.ctx, lookup.sdkAppId), originId: lookup.originId! },
+        caller,
+      );
+    } catch (error) {
+      if (error instanceof ClassroomUserNotFoundError || error instanceof InvalidSdkAppIdError) return null;
+      return error instanceof Error ? error : new Error(String(error));
+    }
   }
 
   /**
