@@ -176,6 +176,8 @@ async function main() {
       const answers = await Promise.all(Array.from({ length: WARM }, (_, i) => post(port, body(i))));
       const ms = performance.now() - s;
       const ok = answers.filter((a) => a.text.includes("ClassroomUserToken")).length;
+      const refused = answers.find((a) => !a.text.includes("ClassroomUserToken"));
+      if (refused) console.error(`issueClassroomUserToken: ${WARM - ok} not served, e.g. HTTP ${refused.status}: ${refused.text.slice(0, 300)}`);
       const calls = Object.values(emulator.counters()).reduce((n, c) => n + c.calls, 0);
       record(`${WARM} concurrent issueClassroomUserToken: LCIC calls`, `${calls} (${ok} served, ${ms.toFixed(0)} ms)`, "0", calls === 0 && ok === WARM);
     } else {
