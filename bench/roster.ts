@@ -108,6 +108,9 @@ async function main() {
     cwd: ROOT,
     env: {
       ...process.env,
+      // As deployed (graphql-js without its development-mode checks); no authentication, on loopback only.
+      NODE_ENV: "production",
+      AUTH_MODE: "none",
       PORT: String(port),
       HOST: "127.0.0.1",
       DATABASE_URL: databaseUrl,
