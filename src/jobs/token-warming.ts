@@ -18,7 +18,8 @@
  */
 import PgBoss from "pg-boss";
 import type { LcicClient } from "../lcic/client.js";
-import { LcicError } from "../lcic/errors.js";
+import { isLcicError, LcicError } from "../lcic/errors.js";
+import { LCIC_QUEUE_FULL } from "../lcic/pacer.js";
 import type { Logger } from "../logger.js";
 import { audit } from "../observability/audit.js";
 import type { UsersRepository } from "../users/repository.js";
@@ -174,7 +175,10 @@ export function startTokenWarming(options: TokenWarmingOptions): TokenWarming {
           counters[await warm(job.data.userId)] += 1;
         } catch (error) {
           counters.failed += 1;
-          logger.warn({ userId: job.data.userId, err: error instanceof Error ? error.message : String(error) }, "token warming failed; will retry");
+          const detail = { userId: job.data.userId, err: error instanceof Error ? error.message : String(error) };
+          // No idle LCIC budget right now is the design (background work yields), not a failure to report.
+          if (isLcicError(error, LCIC_QUEUE_FULL)) logger.debug(detail, "token warming deferred: no idle LCIC budget; will retry");
+          else logger.warn(detail, "token warming failed; will retry");
           await boss.fail(TOKEN_WARMING_QUEUE, job.id, { message: error instanceof Error ? error.message : String(error) });
         }
       }
