@@ -175,22 +175,31 @@ export function createServer(deps: ServerDeps): AppServer {
     );
   }
 
+  const auth = { scopes: deps.auth.scopes, defaultSdkAppId: deps.defaultSdkAppId };
+  const contextFor = (principal: Principal, req: IncomingMessage | undefined) => {
+    const clientKey = clientKeyOf(principal, req);
+    const requestContext = currentRequestContext();
+    if (requestContext) requestContext.actor = clientKey;
+    return {
+      users: deps.users,
+      bulkRegistration: deps.bulkRegistration,
+      principal,
+      auth,
+      clientKey,
+      registrationLimiter: deps.registrationLimiter,
+    };
+  };
+
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
     schema: buildSchema(),
     // Authentication happened once per request in `authenticateFirst`, before parsing.
-    context: async ({ request, req }) => {
-      const principal = principals.get(request) ?? (await authenticateRequest(authenticator, request.headers.get("authorization"), logger));
-      const clientKey = clientKeyOf(principal, req as IncomingMessage | undefined);
-      const requestContext = currentRequestContext();
-      if (requestContext) requestContext.actor = clientKey;
-      return {
-        users: deps.users,
-        bulkRegistration: deps.bulkRegistration,
-        principal,
-        auth: { scopes: deps.auth.scopes, defaultSdkAppId: deps.defaultSdkAppId },
-        clientKey,
-        registrationLimiter: deps.registrationLimiter,
-      };
+    // Synchronous when the principal is known (always, after authenticateFirst or the lane): no promise per request.
+    context: ({ request, req }) => {
+      const known = principals.get(request);
+      if (known) return contextFor(known, req as IncomingMessage | undefined);
+      return Promise.resolve(authenticateRequest(authenticator, request.headers.get("authorization"), logger)).then((principal) =>
+        contextFor(principal, req as IncomingMessage | undefined),
+      );
     },
     graphqlEndpoint: "/graphql",
     // bodyRefusal() below already refuses bodies by their declared length (and chunked ones) before
@@ -345,7 +354,12 @@ function sendJson(res: ServerResponse, status: number, body: unknown) {
   res.end(payload);
 }
 
-async function authenticateRequest(authenticator: Authenticator, header: string | null, logger: Logger): Promise<Principal> {
+/** The principal, synchronously when the authenticator already knows it (see `authenticateKnown`), else a promise. */
+function authenticateRequest(authenticator: Authenticator, header: string | null, logger: Logger): Principal | Promise<Principal> {
+  return authenticator.authenticateKnown?.(header) ?? authenticateFully(authenticator, header, logger);
+}
+
+async function authenticateFully(authenticator: Authenticator, header: string | null, logger: Logger): Promise<Principal> {
   let principal: Principal | null;
   try {
     principal = await authenticator.authenticate(header);
@@ -406,29 +420,75 @@ function sendRefusal(res: ServerResponse, status: number, message: string) {
  * background, like one whose client went away (registrations are safe to complete later).
  */
 function databaseDeadline(db: Pick<DatabaseHandle, "ping">, timeoutMs: number, logger: Logger): Plugin {
+  // One watchdog for all executions (a Set and a coarse interval while any runs), not a timer and a
+  // Promise.race per request: that cost every lookup a timer and a handful of promises.
+  interface Watched {
+    dueAt: number;
+    answer(result: unknown): void;
+  }
+  const watched = new Set<Watched>();
+  const tickMs = Math.max(10, Math.min(100, Math.floor(timeoutMs / 10)));
+  let ticker: NodeJS.Timeout | undefined;
+  let checking = false;
+  const check = async () => {
+    if (checking) return;
+    const now = performance.now();
+    const due: Watched[] = [];
+    for (const w of watched) if (w.dueAt <= now) due.push(w);
+    if (due.length === 0) return;
+    checking = true;
+    try {
+      const reachable = await db.ping(Math.min(1000, timeoutMs));
+      if (reachable) {
+        // Slow for another reason (an LCIC call, say): look again after another period.
+        const next = performance.now() + timeoutMs;
+        for (const w of due) w.dueAt = next;
+        return;
+      }
+      const answered = due.filter((w) => watched.delete(w));
+      if (answered.length === 0) return;
+      logger.error({ timeoutMs, requests: answered.length }, "database unavailable: request answered after DATABASE_UNAVAILABLE_TIMEOUT_MS");
+      for (const w of answered) {
+        w.answer({ errors: [new GraphQLError("The database is unavailable; retry shortly.", { extensions: { code: "DATABASE_UNAVAILABLE" } })] });
+      }
+    } finally {
+      checking = false;
+      if (watched.size === 0) stop();
+    }
+  };
+  const stop = () => {
+    if (ticker) clearInterval(ticker);
+    ticker = undefined;
+  };
+  const watch = (w: Watched) => {
+    watched.add(w);
+    if (!ticker) {
+      ticker = setInterval(() => void check(), tickMs);
+      ticker.unref();
+    }
+  };
+  const unwatch = (w: Watched) => {
+    watched.delete(w);
+    if (watched.size === 0 && !checking) stop();
+  };
   return {
     onExecute({ executeFn, setExecuteFn }) {
       setExecuteFn((args) => {
         const result = executeFn(args) as unknown;
         if (!(result instanceof Promise)) return result as ReturnType<typeof executeFn>;
-        let timer: NodeJS.Timeout | undefined;
-        let settled = false;
-        const deadline = new Promise<unknown>((resolve) => {
-          const check = async () => {
-            const reachable = await db.ping(Math.min(1000, timeoutMs));
-            if (settled) return;
-            if (reachable) {
-              timer = setTimeout(() => void check(), timeoutMs);
-              return;
-            }
-            logger.error({ timeoutMs }, "database unavailable: request answered after DATABASE_UNAVAILABLE_TIMEOUT_MS");
-            resolve({ errors: [new GraphQLError("The database is unavailable; retry shortly.", { extensions: { code: "DATABASE_UNAVAILABLE" } })] });
-          };
-          timer = setTimeout(() => void check(), timeoutMs);
-        });
-        return Promise.race([result, deadline]).finally(() => {
-          settled = true;
-          clearTimeout(timer);
+        return new Promise((resolve, reject) => {
+          const w: Watched = { dueAt: performance.now() + timeoutMs, answer: resolve };
+          watch(w);
+          result.then(
+            (value) => {
+              unwatch(w);
+              resolve(value);
+            },
+            (error: unknown) => {
+              unwatch(w);
+              reject(error);
+            },
+          );
         }) as ReturnType<typeof executeFn>;
       });
     },

@@ -10,6 +10,13 @@ import { freePort } from "../../src/db/embedded.js";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
+/**
+ * The Node that runs the servers under test (product and baseline alike): BENCH_NODE (a path to a
+ * node binary), else the one running the bench. An env entry BENCH_NODE given to `startProduct`
+ * overrides it for that product only (A/B runs).
+ */
+export const NODE = process.env.BENCH_NODE || process.execPath;
+
 export interface ServerProcess {
   name: string;
   url: string;
@@ -36,7 +43,7 @@ export async function startProduct(name: string, start: ProductStart, env: Recor
   const port = await freePort();
   // Metrics stay on, as in production, each product on its own listener: several run side by side.
   const metricsPort = env.METRICS_PORT ?? String(await freePort());
-  const command = start === "built" ? [process.execPath, [...nodeArgs, "dist/main.js"]] : ["npm", ["start", "--silent"]];
+  const command = start === "built" ? [env.BENCH_NODE || NODE, [...nodeArgs, "dist/main.js"]] : ["npm", ["start", "--silent"]];
   const child = spawn(command[0] as string, command[1] as string[], {
     cwd: ROOT,
     env: { ...process.env, ...env, PORT: String(port), METRICS_PORT: metricsPort },
@@ -47,7 +54,7 @@ export async function startProduct(name: string, start: ProductStart, env: Recor
 
 export async function startBaseline(env: { databaseUrl: string; poolSize: number; sdkAppId: number }): Promise<ServerProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [path.join(ROOT, "bench/support/baseline-server.mjs")], {
+  const child = spawn(NODE, [path.join(ROOT, "bench/support/baseline-server.mjs")], {
     cwd: ROOT,
     env: { ...process.env, PORT: String(port), DATABASE_URL: env.databaseUrl, POOL_SIZE: String(env.poolSize), SDK_APP_ID: String(env.sdkAppId) },
     stdio: ["ignore", "inherit", "inherit"],

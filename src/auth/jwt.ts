@@ -60,6 +60,12 @@ export interface Authenticator {
    * it so callers keep handling "no principal" explicitly.
    */
   authenticate(authorizationHeader: string | null | undefined): Promise<Principal | null>;
+  /**
+   * The principal when it is known without waiting (AUTH_MODE=none; a token already verified and
+   * cached), else undefined: then `authenticate` decides (and refuses). Saves a request the
+   * promises of the full path; never refuses by itself.
+   */
+  authenticateKnown?(authorizationHeader: string | null | undefined): Principal | undefined;
 }
 
 export interface AuthenticatorOptions {
@@ -106,7 +112,7 @@ export function createAuthenticator(config: AuthConfig, options: AuthenticatorOp
       claims: Object.freeze({}),
     });
     // The header is ignored on purpose: in this mode there is nothing to check it against.
-    return { authenticate: async () => principal };
+    return { authenticate: async () => principal, authenticateKnown: () => principal };
   }
   return createJwtAuthenticator(config, options);
 }
@@ -139,6 +145,23 @@ function createJwtAuthenticator(config: JwtAuthConfig, options: AuthenticatorOpt
   const cache = options.verifiedTokenCache ?? new VerifiedTokenCache();
   if (cache) verify = cachedVerification(verify, cache, keySet);
 
+  // One principal per verified claims object: a cached token's requests share it (it is read-only).
+  const principals = new WeakMap<JWTPayload, Principal>();
+  const principalOf = (claims: JWTPayload): Principal => {
+    let principal = principals.get(claims);
+    if (!principal) {
+      principal = Object.freeze({
+        subject: subjectOf(claims, config.subjectClaim),
+        scopes: scopesOf(claims, config.scopesClaim),
+        sdkAppId: sdkAppIdOf(claims, config.sdkAppIdClaim),
+        anonymous: false,
+        claims,
+      });
+      principals.set(claims, principal);
+    }
+    return principal;
+  };
+
   return {
     async authenticate(authorizationHeader) {
       const token = bearerToken(authorizationHeader);
@@ -148,13 +171,15 @@ function createJwtAuthenticator(config: JwtAuthConfig, options: AuthenticatorOpt
       } catch (error) {
         throw toAuthenticationError(error);
       }
-      return {
-        subject: subjectOf(claims, config.subjectClaim),
-        scopes: scopesOf(claims, config.scopesClaim),
-        sdkAppId: sdkAppIdOf(claims, config.sdkAppIdClaim),
-        anonymous: false,
-        claims,
-      };
+      return principalOf(claims);
+    },
+    authenticateKnown(authorizationHeader) {
+      // Only the cache's answer for a well-formed header; anything else (and every refusal) is the full path's.
+      if (!cache || (keySet && !keySet.fresh) || typeof authorizationHeader !== "string") return undefined;
+      const match = BEARER.exec(authorizationHeader);
+      if (!match?.[1] || authorizationHeader.length > MAX_TOKEN_LENGTH) return undefined;
+      const claims = cache.get(match[1]);
+      return claims ? principalOf(claims) : undefined;
     },
   };
 }

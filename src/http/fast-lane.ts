@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { createRequire } from "node:module";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { sendNodeResponse } from "@whatwg-node/server";
@@ -66,8 +67,11 @@ export interface FastLaneOptions<TPrincipal> {
    * header the lane hands to yoga, e.g. Apollo inline tracing and `apollo-federation-include-trace`).
    */
   reproduced: ReadonlyMap<Plugin, "authenticate" | "csrf" | "handed-over">;
-  /** Resolves the principal of an Authorization header; throws the same GraphQLError as the plugin. */
-  authenticate(header: string | null): Promise<TPrincipal>;
+  /**
+   * The principal of an Authorization header (synchronously when already known); throws or rejects
+   * with the same GraphQLError as the plugin.
+   */
+  authenticate(header: string | null): TPrincipal | Promise<TPrincipal>;
   /** Hands the principal to the context factory, as the plugin does. */
   remember(request: Request, principal: TPrincipal): void;
   /** Called once when the lane refuses to run (why), so operators see it. */
@@ -101,18 +105,53 @@ export function createFastLane<TPrincipal>(options: FastLaneOptions<TPrincipal>)
     void yoga.requestListener(req, res);
   };
 
-  async function run(req: IncomingMessage, res: ServerResponse, mediaType: string) {
-    const headers = req.headers;
-    const request = new fetchAPI.Request(`http://${headers.host ?? "localhost"}/graphql`, { method: "POST", headers: headers as HeadersInit });
-    let principal: TPrincipal;
-    try {
-      principal = await authenticate(headers.authorization ?? null);
-    } catch (error) {
-      // As yoga's `handle` answers an error thrown while the request is parsed; the body is not read.
-      served++;
-      return respond(req, res, mediaType, { errors: handleError(error, server.maskedErrorsOpts, server.logger) });
+  // Callbacks rather than async functions: on a plain lookup this path creates no promise of its own
+  // (each one costs, more so while AsyncLocalStorage's promise hooks are on).
+  function fail(req: IncomingMessage, res: ServerResponse, error: unknown) {
+    // As whatwg-node answers a request handler that threw.
+    (server.logger as { error(e: unknown): void }).error(error);
+    if (!res.headersSent) {
+      res.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
+      res.end();
+    } else {
+      res.destroy();
     }
-    const body = await readBody(req);
+  }
+
+  const refuse = (req: IncomingMessage, res: ServerResponse, mediaType: string, error: unknown) => {
+    // As yoga's `handle` answers an error thrown while the request is parsed; the body is not read.
+    served++;
+    respond(req, res, mediaType, { errors: handleError(error, server.maskedErrorsOpts, server.logger) });
+  };
+
+  function run(req: IncomingMessage, res: ServerResponse, mediaType: string) {
+    let principal: TPrincipal | Promise<TPrincipal>;
+    try {
+      principal = authenticate(req.headers.authorization ?? null);
+    } catch (error) {
+      return refuse(req, res, mediaType, error);
+    }
+    if (principal instanceof Promise) {
+      principal.then(
+        (known) => readBody(req, (body) => executeSafely(req, res, mediaType, known, body)),
+        (error: unknown) => refuse(req, res, mediaType, error),
+      ).catch((error: unknown) => fail(req, res, error));
+    } else {
+      const known = principal;
+      readBody(req, (body) => executeSafely(req, res, mediaType, known, body));
+    }
+  }
+
+  /** From an event handler: a throw here must become a 500, not an uncaught exception. */
+  function executeSafely(req: IncomingMessage, res: ServerResponse, mediaType: string, principal: TPrincipal, body: Buffer | undefined) {
+    try {
+      execute(req, res, mediaType, principal, body);
+    } catch (error) {
+      fail(req, res, error);
+    }
+  }
+
+  function execute(req: IncomingMessage, res: ServerResponse, mediaType: string, principal: TPrincipal, body: Buffer | undefined) {
     if (body === undefined) return; // the client went away
     let params: unknown;
     try {
@@ -121,16 +160,24 @@ export function createFastLane<TPrincipal>(options: FastLaneOptions<TPrincipal>)
       return handOver(req, res, body);
     }
     if (!isPlainParams(params)) return handOver(req, res, body);
+    const headers = req.headers;
+    const request = new fetchAPI.Request(`http://${headers.host ?? "localhost"}/graphql`, { method: "POST", headers: headers as HeadersInit });
     remember(request, principal);
     served++;
     const serverContext = { req, res, waitUntil: server.waitUntil };
-    let result;
+    const answer = (result: unknown) => respond(req, res, mediaType, result as Parameters<typeof processRegularResult>[0]);
+    const failed = (error: unknown) => answer({ errors: handleError(error, server.maskedErrorsOpts, server.logger) });
+    let result: unknown;
     try {
-      result = await yoga.getResultForParams({ params, request }, serverContext);
+      result = yoga.getResultForParams({ params, request }, serverContext);
     } catch (error) {
-      result = { errors: handleError(error, server.maskedErrorsOpts, server.logger) };
+      return failed(error);
     }
-    return respond(req, res, mediaType, result as Parameters<typeof processRegularResult>[0]);
+    if (result instanceof Promise) {
+      result.then(answer, failed).catch((error: unknown) => fail(req, res, error));
+    } else {
+      answer(result);
+    }
   }
 
   let served = 0;
@@ -144,16 +191,11 @@ export function createFastLane<TPrincipal>(options: FastLaneOptions<TPrincipal>)
     for (const name of HANDED_OVER_HEADERS) if (headers[name] !== undefined) return false;
     const declared = headers["content-length"];
     if (declared === undefined || !/^[1-9]\d*$/.test(declared)) return false;
-    run(req, res, mediaType).catch((error: unknown) => {
-      // As whatwg-node answers a request handler that threw.
-      (server.logger as { error(e: unknown): void }).error(error);
-      if (!res.headersSent) {
-        res.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
-        res.end();
-      } else {
-        res.destroy();
-      }
-    });
+    try {
+      run(req, res, mediaType);
+    } catch (error) {
+      fail(req, res, error);
+    }
     return true;
   };
   return Object.defineProperty(lane, "served", { get: () => served }) as FastLane;
@@ -199,20 +241,27 @@ function isPlainParams(value: unknown): value is GraphQLParams {
   return true;
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let received = 0;
-    req.on("data", (chunk: Buffer) => {
-      chunks.push(chunk);
-      received += chunk.length;
-    });
-    req.once("end", () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, received)));
-    req.once("error", () => resolve(undefined));
-    // The client went away before the whole body arrived (a later `resolve` is a no-op).
-    req.once("close", () => {
-      if (!req.complete) resolve(undefined);
-    });
+/** Calls `done` once with the whole body, or with undefined when the client went away first. */
+function readBody(req: IncomingMessage, done: (body: Buffer | undefined) => void): void {
+  const chunks: Buffer[] = [];
+  let received = 0;
+  let finished = false;
+  const finish = (body: Buffer | undefined) => {
+    if (finished) return;
+    finished = true;
+    done(body);
+  };
+  // Body events arrive in the connection's async context: continue in the request's (its request id, actor).
+  const finishInContext = AsyncLocalStorage.bind(finish);
+  req.on("data", (chunk: Buffer) => {
+    chunks.push(chunk);
+    received += chunk.length;
+  });
+  req.once("end", () => finishInContext(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, received)));
+  req.once("error", () => finishInContext(undefined));
+  // The client went away before the whole body arrived.
+  req.once("close", () => {
+    if (!req.complete) finishInContext(undefined);
   });
 }
 

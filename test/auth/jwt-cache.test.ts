@@ -83,6 +83,29 @@ describe("authenticator with the cache", () => {
     expect(cache.size).toBe(1);
   });
 
+  it("answers a cached token without waiting, and leaves everything else (and every refusal) to the full check", async () => {
+    let now = Date.now();
+    const cache = new VerifiedTokenCache({ now: () => now });
+    const authenticator = createAuthenticator(resolveAuthConfig({ AUTH_JWT_SECRET: SECRET }, { host: "0.0.0.0" }), { verifiedTokenCache: cache });
+    const token = await signToken(hs256, { scope: "classroom-users:read" }, { subject: "teacher-2", expiresIn: 60 });
+    expect(authenticator.authenticateKnown?.(`Bearer ${token}`)).toBeUndefined(); // not verified yet
+    const verified = await authenticator.authenticate(`Bearer ${token}`);
+    const known = authenticator.authenticateKnown?.(`Bearer ${token}`);
+    expect(known).toBe(verified);
+    expect(known?.subject).toBe("teacher-2");
+    // Malformed, other schemes, forged signatures, no header: undefined (the full path refuses them).
+    const [header, payload] = token.split(".");
+    for (const value of [null, undefined, "", token, `Basic ${token}`, `Bearer ${header}.${payload}.${"A".repeat(43)}`, `Bearer ${token} extra`]) {
+      expect(authenticator.authenticateKnown?.(value)).toBeUndefined();
+    }
+    // Past its exp the cache no longer knows it.
+    now += 61_000;
+    expect(authenticator.authenticateKnown?.(`Bearer ${token}`)).toBeUndefined();
+    // AUTH_MODE=none knows everyone, header or not.
+    const none = createAuthenticator(resolveAuthConfig({ AUTH_MODE: "none" }, { host: "127.0.0.1" }));
+    expect(none.authenticateKnown?.(null)).toMatchObject({ anonymous: true });
+  });
+
   it("refuses a cached token once its exp has passed", async () => {
     const authenticator = createAuthenticator(resolveAuthConfig({ AUTH_JWT_SECRET: SECRET, AUTH_CLOCK_TOLERANCE_S: "0" }, { host: "0.0.0.0" }));
     // exp is whole seconds: 1 s ahead means it expires within 1-2 s.
