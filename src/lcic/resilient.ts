@@ -118,7 +118,8 @@ export function createResilientLcicClient(inner: LcicClient, options: ResilientL
         // A retry may not queue past the retry budget either; the first attempt gets the full bound.
         const maxQueueMs = n === 0 ? options.maxQueueMs : Math.max(0, Math.min(options.maxQueueMs, remainingBudgetMs));
         try {
-          pacedMs = await options.pacer.acquire(action, sdkAppId, { maxQueueMs, priority, ...(signal ? { signal } : {}) });
+          // `ready` goes along: a slot it let pass by is exchanged for a new one (pacer.ts, late wake-ups).
+          pacedMs = await options.pacer.acquire(action, sdkAppId, { maxQueueMs, priority, ...(signal ? { signal } : {}), ...(readyFailure ? { ready: readyFailure } : {}) });
         } catch (error) {
           if (isLcicError(error) || signal?.aborted) throw error;
           throw new LcicError({
