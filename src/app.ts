@@ -197,6 +197,7 @@ export function createApp(deps: AppDeps): App {
     ...(deps.authenticator ? { authenticator: deps.authenticator } : {}),
     ...(trustedDocuments ? { trustedDocuments } : {}),
     fastLane: config.httpFastLane,
+    jit: config.graphqlJit,
   });
   return {
     server,
