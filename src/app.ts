@@ -197,6 +197,7 @@ export function createApp(deps: AppDeps): App {
     ...(deps.authenticator ? { authenticator: deps.authenticator } : {}),
     ...(trustedDocuments ? { trustedDocuments } : {}),
     fastLane: config.httpFastLane,
+    jit: config.graphqlJit,
   });
   return {
     server,
@@ -250,9 +251,9 @@ function countQueued(pacer: Pacer, metrics: ProductMetrics): Pacer {
  */
 function observeUsers(users: UsersService, metrics: ProductMetrics, logger: Logger): void {
   const register = users.register.bind(users);
-  users.register = async (input) => {
+  users.register = async (input, options) => {
     try {
-      const { result, lcicActions } = await withTokenSources(() => register(input));
+      const { result, lcicActions } = await withTokenSources(() => register(input, options));
       const fromLcic = result.created || lcicActions.length > 0;
       metrics.registration(result.created ? "created" : "existing");
       metrics.tokenIssued(fromLcic ? "lcic" : "stored");

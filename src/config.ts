@@ -40,6 +40,9 @@ const sdkAppId = z.coerce
 /** HTTP_FAST_LANE when unset (src/http/fast-lane.ts): on; `false` sends every request through yoga. */
 export const DEFAULT_HTTP_FAST_LANE = true;
 
+/** GRAPHQL_JIT when unset (src/http/jit-execution.ts): on; `false` runs every operation through the interpreting executor. */
+export const DEFAULT_GRAPHQL_JIT = true;
+
 const envSchema = z.object({
   NODE_ENV: optionalString,
   PORT: intInRange(0, 65535),
@@ -115,6 +118,7 @@ const envSchema = z.object({
   LOOKUP_MISS_TTL_MS: intInRange(0, 86_400_000),
   LOOKUP_FALLBACK_RATE_LIMIT_PER_MINUTE: intInRange(0, 1_000_000),
   HTTP_FAST_LANE: boolFlag(DEFAULT_HTTP_FAST_LANE),
+  GRAPHQL_JIT: boolFlag(DEFAULT_GRAPHQL_JIT),
   // Operations (README "Production"): metrics listener, OpenTelemetry's standard variables, outages.
   METRICS_PORT: intInRange(0, 65535),
   METRICS_HOST: optionalString,
@@ -219,6 +223,8 @@ export interface Config {
   security: SecurityConfig;
   /** HTTP_FAST_LANE: plain JSON POSTs to /graphql bypass yoga's Fetch layer (src/http/fast-lane.ts). */
   httpFastLane: boolean;
+  /** GRAPHQL_JIT: operations with valid variables run compiled by graphql-jit (src/http/jit-execution.ts). */
+  graphqlJit: boolean;
   /** Prometheus `/metrics` on a listener of its own (METRICS_PORT, METRICS_HOST); port 0: none. */
   metrics: { port: number; host: string };
   /** OpenTelemetry traces (standard OTEL_* variables); absent when no OTLP endpoint is set. */
@@ -403,6 +409,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       trustedDocumentsFile: e.TRUSTED_DOCUMENTS_FILE,
     },
     httpFastLane: e.HTTP_FAST_LANE,
+    graphqlJit: e.GRAPHQL_JIT,
     metrics: { port: e.METRICS_PORT ?? 9464, host: e.METRICS_HOST ?? "127.0.0.1" },
     tracing: tracingConfig(e),
   };

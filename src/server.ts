@@ -22,6 +22,7 @@ import { operationIdOf } from "./security/trusted-documents.js";
 import type { BulkRegistration } from "./users/bulk-registration.js";
 import type { UsersService } from "./users/service.js";
 import { createFastLane, type FastLane } from "./http/fast-lane.js";
+import { jitExecution, type JitStats } from "./http/jit-execution.js";
 
 export interface ServerDeps {
   db: Pick<DatabaseHandle, "ping">;
@@ -50,6 +51,8 @@ export interface ServerDeps {
   databaseUnavailableTimeoutMs?: number;
   /** HTTP_FAST_LANE: plain JSON POSTs to /graphql skip yoga's Fetch layer (src/http/fast-lane.ts). */
   fastLane?: boolean;
+  /** GRAPHQL_JIT: operations compiled by graphql-jit where the answer is the same (src/http/jit-execution.ts). */
+  jit?: boolean;
 }
 
 export interface AppServer {
@@ -57,6 +60,8 @@ export interface AppServer {
   http: Server;
   /** HTTP_FAST_LANE: whether it runs (a plugin it does not know turns it off) and how many requests it answered. */
   fastLane: { enabled: boolean; served(): number };
+  /** GRAPHQL_JIT: operations run compiled, and those handed to the interpreting executor. */
+  jit: { enabled: boolean; stats: Readonly<JitStats> };
   listen(port: number, host: string): Promise<{ port: number; url: string }>;
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes the sockets. */
   close(graceMs?: number): Promise<void>;
@@ -151,6 +156,9 @@ export function createServer(deps: ServerDeps): AppServer {
   // CORS preflight; refusing them stops CSRF even if a cookie-based proxy ever fronts this service.
   const csrfPrevention: Plugin = useCSRFPrevention({ requestHeaders: [...CSRF_HEADERS] });
   const plugins: Plugin[] = [authenticateFirst, csrfPrevention, requestLimits(security)];
+  // First of the execution hooks, so the deadline and metrics below wrap the compiled execution too.
+  const jitStats: JitStats = { executed: 0, delegated: 0 };
+  if (deps.jit) plugins.push(jitExecution(jitStats));
   // Apollo federated tracing: `extensions.ftv1` when the router sends `apollo-federation-include-trace: ftv1`.
   // It acts only on requests with that header, which the fast lane hands to yoga.
   const inlineTrace: Plugin = useApolloInlineTrace();
@@ -325,6 +333,7 @@ export function createServer(deps: ServerDeps): AppServer {
     yoga,
     http,
     fastLane: { enabled: fastLane !== undefined, served: () => fastLane?.served ?? 0 },
+    jit: { enabled: deps.jit === true, stats: jitStats },
     listen(port, host) {
       return new Promise((resolve, reject) => {
         http.once("error", reject);

@@ -84,7 +84,7 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: process.env.LOG_LEVEL || "warn", destination: process.stderr });
   if (config.database.migrateOnStart) await applyMigrations(config.database.url);
   // Sync stores no tokens; a throwaway key stands in when none is configured.
-  const app = createApp({ config, logger, databaseUrl: config.database.url, tokenKeys: config.tokenEncryptionKeys ?? [randomBytes(32)], reconciler: false });
+  const app = createApp({ config, logger, databaseUrl: config.database.url, tokenKeys: config.tokenEncryptionKeys ?? [randomBytes(32)], reconciler: false, tokenWarming: false });
   const started = Date.now();
   try {
     const report = await app.users.sync({ sdkAppId, prune, ...(pageSize ? { pageSize } : {}), onPage: (p) => console.log(progressLine(p)) });

@@ -13,11 +13,13 @@
  *   expiry first and skips users another job has already served.
  * - Crash-safe without bookkeeping of its own: every replica periodically scans for due users and
  *   enqueues them (duplicates are dropped by the queue), so users of a batch whose replica died
- *   before enqueueing are found by the next scan.
+ *   before enqueueing are found by the next scan. A scan finding the queue still well stocked
+ *   offers nothing (the users due first are the ones already queued).
  */
 import PgBoss from "pg-boss";
 import type { LcicClient } from "../lcic/client.js";
-import { LcicError } from "../lcic/errors.js";
+import { isLcicError, LcicError } from "../lcic/errors.js";
+import { LCIC_QUEUE_FULL } from "../lcic/pacer.js";
 import type { Logger } from "../logger.js";
 import { audit } from "../observability/audit.js";
 import type { UsersRepository } from "../users/repository.js";
@@ -47,7 +49,10 @@ export interface TokenWarmingOptions {
 export interface TokenWarming {
   /** Resolves once the queue is ready (its schema created or migrated) and the worker runs. */
   ready: Promise<void>;
-  /** Looks for due users now (e.g. right after a bulk registration); resolves with how many were offered to the queue. */
+  /**
+   * Looks for due users now (e.g. right after a bulk registration); resolves with how many were
+   * offered to the queue: none while half a scan's worth (1,000 by default) still wait in it.
+   */
   scan(): Promise<number>;
   /** What this replica did so far. */
   stats(): { warmed: number; skipped: number; failed: number };
@@ -131,6 +136,11 @@ export function startTokenWarming(options: TokenWarmingOptions): TokenWarming {
 
   async function scanOnce(): Promise<number> {
     await ready;
+    // Enough users still wait in the queue (LoginUser runs at LCIC's 20 a second, and a roster
+    // import asks for a scan after every 1,000 users): the due list would start with those very
+    // users, offered again only to be dropped as duplicates. The next scan tops the queue up once
+    // it has drained below half a scan's worth (under a minute of work).
+    if ((await boss.getQueueSize(TOKEN_WARMING_QUEUE)) >= scanLimit / 2) return 0;
     const at = now().getTime();
     const due = await options.warming.listDue(new Date(at + aheadMs), new Date(at - keepWarmMs), scanLimit);
     if (due.length === 0) return 0;
@@ -165,7 +175,10 @@ export function startTokenWarming(options: TokenWarmingOptions): TokenWarming {
           counters[await warm(job.data.userId)] += 1;
         } catch (error) {
           counters.failed += 1;
-          logger.warn({ userId: job.data.userId, err: error instanceof Error ? error.message : String(error) }, "token warming failed; will retry");
+          const detail = { userId: job.data.userId, err: error instanceof Error ? error.message : String(error) };
+          // No idle LCIC budget right now is the design (background work yields), not a failure to report.
+          if (isLcicError(error, LCIC_QUEUE_FULL)) logger.debug(detail, "token warming deferred: no idle LCIC budget; will retry");
+          else logger.warn(detail, "token warming failed; will retry");
           await boss.fail(TOKEN_WARMING_QUEUE, job.id, { message: error instanceof Error ? error.message : String(error) });
         }
       }

@@ -37,6 +37,13 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Default `interactive`. */
   priority?: LcicPriority;
+  /**
+   * The call is sent only once this resolves, and settles only after it settled; if it rejects,
+   * nothing is sent and the call fails with its error. For work that must be committed before the
+   * call leaves (the record of a registration attempt) but need not delay what comes before the
+   * sending: the resilient client (resilient.ts) reserves the call's pacer slot meanwhile.
+   */
+  ready?: Promise<unknown>;
 }
 
 export interface RegisterUserInput {
@@ -160,6 +167,7 @@ export function createLcicClient(config: LcicClientConfig, options: CreateLcicCl
   });
 
   async function call<R extends LcicResponse>(action: LcicAction, req: object, callOptions?: CallOptions): Promise<R> {
+    if (callOptions?.ready) await callOptions.ready; // see CallOptions.ready: nothing leaves before it
     // reqTimeout alone bounds the wait for headers and, separately, for the body (up to twice
     // timeoutMs); this deadline bounds the whole call.
     const deadline = AbortSignal.timeout(config.timeoutMs);

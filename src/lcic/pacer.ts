@@ -23,7 +23,8 @@
  * make the returned wait shorter than the one checked against the bound, never longer.
  * Tests inject `now`; production should not (an injected clock sees neither skew nor lock waits).
  *
- * Late wake-ups: a slot is a promise to send *at* a time, not after it. When the event loop stalls
+ * Late wake-ups: a slot is a promise to send *at* a time, not after it (the same holds for a caller's
+ * `ready` work finishing after its slot: see AcquireOptions.ready). When the event loop stalls
  * (GC, a CPU-bound request, a suspended VM), several callers whose slots fell inside the stall wake
  * together and would send in one burst, more than the limit in one second. So a caller that wakes
  * more than one interval after its slot (measured as a local duration: the sleep actually taken
@@ -105,6 +106,13 @@ export interface AcquireOptions {
   /** Default `interactive`; see the module comment for what the others may take. */
   priority?: LcicPriority;
   signal?: AbortSignal;
+  /**
+   * Work the caller finishes before sending (CallOptions.ready), run alongside the reservation. Once
+   * the slot has come, acquire waits for it too (never rejects: its outcome is the caller's), and a
+   * slot it let pass by more than one interval is abandoned and another reserved, as after a late
+   * wake-up: the call then still leaves within one interval of its slot.
+   */
+  ready?: Promise<unknown>;
 }
 
 export interface Pacer {
@@ -270,9 +278,11 @@ export function createPostgresPacer(db: Database, options: PostgresPacerOptions)
         askedMs += waitMs;
         const sleptFrom = localNow();
         if (waitMs > 0) await sleep(waitMs, acquireOptions.signal);
+        if (acquireOptions.ready) await acquireOptions.ready.catch(() => undefined);
         const lateMs = localNow() - sleptFrom - waitMs;
         if (lateMs <= lateToleranceMs) return Math.max(askedMs, localNow() - startedAt);
-        // Overslept (a stalled event loop): sending now could join a burst of overdue callers.
+        // Overslept (a stalled event loop), or `ready` came late: sending now could join a burst of
+        // overdue callers.
         acquireOptions.signal?.throwIfAborted();
       }
     },

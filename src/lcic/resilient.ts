@@ -97,14 +97,29 @@ export function createResilientLcicClient(inner: LcicClient, options: ResilientL
   async function attempt<T>(action: LcicAction, sdkAppId: number | undefined, n: number, remainingBudgetMs: number, callOptions: CallOptions | undefined, send: () => Promise<T>): Promise<T> {
     const signal = callOptions?.signal;
     const priority: LcicPriority = callOptions?.priority ?? "interactive";
-    const permit = breaker.acquire(action);
+    // `ready` (CallOptions): settled before this attempt sends or fails; its failure is the answer.
+    const readyFailure = callOptions?.ready?.then(
+      () => undefined,
+      (error: unknown) => ({ error }),
+    );
+    const failAfterReady = async (error: unknown): Promise<never> => {
+      const failed = await readyFailure;
+      throw failed ? failed.error : error;
+    };
+    let permit;
+    try {
+      permit = breaker.acquire(action);
+    } catch (error) {
+      return failAfterReady(error);
+    }
     let pacedMs = 0;
     try {
       if (options.pacer) {
         // A retry may not queue past the retry budget either; the first attempt gets the full bound.
         const maxQueueMs = n === 0 ? options.maxQueueMs : Math.max(0, Math.min(options.maxQueueMs, remainingBudgetMs));
         try {
-          pacedMs = await options.pacer.acquire(action, sdkAppId, { maxQueueMs, priority, ...(signal ? { signal } : {}) });
+          // `ready` goes along: a slot it let pass by is exchanged for a new one (pacer.ts, late wake-ups).
+          pacedMs = await options.pacer.acquire(action, sdkAppId, { maxQueueMs, priority, ...(signal ? { signal } : {}), ...(readyFailure ? { ready: readyFailure } : {}) });
         } catch (error) {
           if (isLcicError(error) || signal?.aborted) throw error;
           throw new LcicError({
@@ -121,7 +136,12 @@ export function createResilientLcicClient(inner: LcicClient, options: ResilientL
       }
     } catch (error) {
       permit.release();
-      throw error;
+      return failAfterReady(error);
+    }
+    const notReady = await readyFailure;
+    if (notReady) {
+      permit.release();
+      throw notReady.error;
     }
     counters.attempts++;
     const startedAt = now();

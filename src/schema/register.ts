@@ -67,10 +67,15 @@ builder.mutationField("registerClassroomUser", (t) =>
     authenticated: true,
     // Checked before the resolver: a refused caller reaches neither LCIC nor the database.
     authScopes: (_root, args) => ({ register: { originId: args.input.originId ?? undefined, sdkAppId: args.input.sdkAppId ?? undefined } }),
-    resolve: async (_root, args, ctx) => {
-      const budget = await ctx.registrationLimiter.consume(ctx.clientKey);
-      if (!budget.allowed) throw new ClientRateLimitedError("registrations", budget.retryAfterMs);
-      return ctx.users.register(args.input);
+    resolve: (_root, args, ctx) => {
+      // The client's budget is counted alongside the registration's first (read-only) statement: the
+      // registration writes nothing and calls no LCIC before the budget admits it.
+      const admitted = ctx.registrationLimiter.consume(ctx.clientKey).then((budget) => {
+        if (!budget.allowed) throw new ClientRateLimitedError("registrations", budget.retryAfterMs);
+      });
+      // register awaits it on every path; this only keeps a refusal from ever counting as unhandled.
+      admitted.catch(() => undefined);
+      return ctx.users.register(args.input, { admitted });
     },
   }),
 );

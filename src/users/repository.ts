@@ -5,6 +5,9 @@ import { classroomUserTombstones, classroomUsers, lookupMisses, type ClassroomUs
 
 export type { ClassroomUserRow, ClassroomUserTombstoneRow };
 
+/** last_login_at is written at most this often per user (recordLogin). */
+export const LOGIN_RECORD_INTERVAL_MS = 3_600_000;
+
 /** Fields written when LCIC has told us who the user is. */
 export interface RegisteredFields {
   userId: string;
@@ -62,6 +65,7 @@ export class UsersRepository {
   private readonly byUserId: PreparedRowsQuery;
   private readonly byOriginId: PreparedRowsQuery;
   private readonly byReferences: PreparedRowsQuery;
+  private readonly firstAttempt;
 
   constructor(private readonly db: Database) {
     const client = (db as Database & { $client: postgres.Sql }).$client;
@@ -100,6 +104,27 @@ export class UsersRepository {
           )`,
         ),
     );
+    // recordFirstAttempt. `excluded` (raw SQL) is the row proposed for insertion, which Drizzle's
+    // builder cannot name.
+    this.firstAttempt = db
+      .insert(classroomUsers)
+      .values({
+        sdkAppId: sql.placeholder("sdkAppId"),
+        originId: sql.placeholder("originId"),
+        name: sql.placeholder("name"),
+        avatar: sql.placeholder("avatar"),
+        originIdGenerated: sql.placeholder("originIdGenerated"),
+        status: "pending",
+        attempts: 1,
+        updatedAt: sql.placeholder("now"),
+      })
+      .onConflictDoUpdate({
+        target: [classroomUsers.sdkAppId, classroomUsers.originId],
+        set: { attempts: sql`${classroomUsers.attempts} + 1`, name: sql`excluded.name`, avatar: sql`excluded.avatar`, updatedAt: sql`excluded.updated_at` },
+        setWhere: sql`${classroomUsers.status} = 'pending' and ${classroomUsers.attempts} = 0`,
+      })
+      .returning()
+      .prepare("classroom_users_first_attempt");
   }
 
   async findByUserId(userId: string): Promise<ClassroomUserRow | undefined> {
@@ -158,6 +183,24 @@ export class UsersRepository {
     return existing;
   }
 
+  /**
+   * The record of intent and of the first attempt in one statement, for the holder of the key's lock
+   * about to send the first RegisterUser: inserts a `pending` row with `attempts = 1`, or counts the
+   * attempt on the key's pending row if no attempt was ever made for it (`attempts = 0`: nothing can
+   * have reached LCIC). Committed when it returns. Returns undefined, writing nothing, when the key's
+   * row is registered or has attempts already: the caller reads it and decides.
+   */
+  async recordFirstAttempt(input: {
+    sdkAppId: number;
+    originId: string;
+    name: string | null;
+    avatar: string | null;
+    originIdGenerated: boolean;
+  }): Promise<ClassroomUserRow | undefined> {
+    const [row] = await this.firstAttempt.execute({ ...input, now: new Date() });
+    return row;
+  }
+
   /** Counts an attempt to call LCIC for a pending row; committed before the call is made. */
   async recordAttempt(id: number, name: string | null | undefined, avatar: string | null | undefined): Promise<ClassroomUserRow> {
     const [row] = await this.db
@@ -173,7 +216,8 @@ export class UsersRepository {
     await this.db.update(classroomUsers).set({ lastError: code, updatedAt: new Date() }).where(eq(classroomUsers.id, id));
   }
 
-  async markRegistered(id: number, fields: RegisteredFields): Promise<ClassroomUserRow> {
+  /** `lastLoginAt`: the registration hands the caller a token (see recordLogin); absent, it is left as is. */
+  async markRegistered(id: number, fields: RegisteredFields & { lastLoginAt?: Date }): Promise<ClassroomUserRow> {
     const [row] = await this.db
       .update(classroomUsers)
       .set({ ...fields, status: "registered", lastError: null, updatedAt: new Date() })
@@ -193,13 +237,19 @@ export class UsersRepository {
     return row;
   }
 
-  /** Notes that a token was handed to the user (a login): token warming keeps recent users' tokens fresh. */
-  async recordLogin(id: number, at: Date): Promise<void> {
-    // At most one write an hour per user: registrations returning a stored user stay cheap.
+  /**
+   * Notes that a token was handed to the user (a login): token warming keeps recent users' tokens fresh.
+   * At most one write an hour per user (LOGIN_RECORD_INTERVAL_MS), so registrations returning a stored
+   * user stay cheap; `known` (the row as last read) skips the statement when it already shows a login
+   * within that hour (last_login_at only moves forward).
+   */
+  async recordLogin(id: number, at: Date, known?: { lastLoginAt: Date | null }): Promise<void> {
+    const since = new Date(at.getTime() - LOGIN_RECORD_INTERVAL_MS);
+    if (known?.lastLoginAt && known.lastLoginAt >= since) return;
     await this.db
       .update(classroomUsers)
       .set({ lastLoginAt: at })
-      .where(and(eq(classroomUsers.id, id), or(isNull(classroomUsers.lastLoginAt), lt(classroomUsers.lastLoginAt, new Date(at.getTime() - 3_600_000)))));
+      .where(and(eq(classroomUsers.id, id), or(isNull(classroomUsers.lastLoginAt), lt(classroomUsers.lastLoginAt, since))));
   }
 
   /** Turns a registered row whose LCIC user was deleted back into a fresh pending row for the same key. */

@@ -1,7 +1,7 @@
 import { usersContext, type UsersContext, type UsersDeps } from "./context.js";
 import { Lookup, type ClassroomUserReference, type LookupCaller, type LookupOptions } from "./lookup.js";
 import { deferReconciliation, reconcilePendingRegistration, type ReconcileBackoff, type ReconcileOutcome } from "./reconciliation.js";
-import { Registration, type RegisterResult } from "./registration.js";
+import { Registration, type RegisterOptions, type RegisterResult } from "./registration.js";
 import type { ClassroomUserRow } from "./repository.js";
 import { deleteClassroomUser, type DeleteResult } from "./deletion.js";
 import { listClassroomUsers, type ClassroomUserPage } from "./listing.js";
@@ -11,7 +11,7 @@ import { syncUsers, type SyncOptions, type SyncReport } from "./sync.js";
 import { issueClassroomUserToken, type IssuedToken } from "./token-issue.js";
 
 export type { ClassroomUserReference, LookupCaller } from "./lookup.js";
-export type { OnExisting, RegisterResult } from "./registration.js";
+export type { OnExisting, RegisterOptions, RegisterResult } from "./registration.js";
 export { GENERATED_ORIGIN_ID_PREFIX } from "./registration.js";
 
 export interface UsersServiceDeps extends UsersDeps {
@@ -35,10 +35,10 @@ export class UsersService {
     this.lookup = new Lookup(this.context, { missTtlMs: deps.lookup?.missTtlMs ?? 60_000, ...(deps.lookup?.fallbackBudget ? { fallbackBudget: deps.lookup.fallbackBudget } : {}) });
   }
 
-  async register(rawInput: unknown): Promise<RegisterResult> {
-    const result = await this.registration.register(rawInput);
+  async register(rawInput: unknown, options: RegisterOptions = {}): Promise<RegisterResult> {
+    const result = await this.registration.register(rawInput, options);
     // Handing out a token is a login: token warming keeps such users' tokens fresh (TOKEN_KEEP_WARM_DAYS).
-    await this.context.repository.recordLogin(result.user.id, this.context.now());
+    await this.context.repository.recordLogin(result.user.id, this.context.now(), result.user);
     return result;
   }
 
@@ -87,7 +87,7 @@ export class UsersService {
   async issueToken(rawInput: unknown, caller: LookupCaller): Promise<IssuedToken> {
     const result = await issueClassroomUserToken(this.steps(caller), rawInput);
     // A token handed out is a login, as for register: token warming keeps such users' tokens fresh.
-    await this.context.repository.recordLogin(result.user.id, this.context.now());
+    await this.context.repository.recordLogin(result.user.id, this.context.now(), result.user);
     return result;
   }
 

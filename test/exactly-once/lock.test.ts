@@ -109,6 +109,26 @@ describe("registration lock", () => {
     expect(outcome).toBe("ok");
   });
 
+  it("returnBeforeRelease: the value comes back before the unlock, which follows; failures come back released; close() waits for releases", async () => {
+    const lockC = new RegistrationLock(a.openSession);
+    const k = { sdkAppId: 1, originId: "early-return" };
+    expect(await lockC.withLock(k, { timeoutMs: 1_000, returnBeforeRelease: true }, async () => "value")).toBe("value");
+    // The unlock may still be on its way; another replica waiting for the key gets it right after.
+    expect(await lockB.withLock(k, { timeoutMs: 2_000 }, async () => "ran")).toBe("ran");
+    await expect(lockC.withLock(k, { timeoutMs: 1_000, returnBeforeRelease: true }, async () => { throw new Error("boom"); })).rejects.toThrow("boom");
+    expect(await lockB.withLock(k, { timeoutMs: 0, wait: false }, async () => "ran")).toBe("ran");
+    // In this process the key stays taken until the release is done: the next caller queues behind it.
+    const order: string[] = [];
+    await Promise.all([
+      lockC.withLock(k, { timeoutMs: 1_000, returnBeforeRelease: true }, async () => order.push("first")),
+      lockC.withLock(k, { timeoutMs: 1_000 }, async () => order.push("second")),
+    ]);
+    expect(order).toEqual(["first", "second"]);
+    await lockC.withLock(k, { timeoutMs: 1_000, returnBeforeRelease: true }, async () => "value");
+    await lockC.close();
+    expect(await lockB.withLock(k, { timeoutMs: 0, wait: false }, async () => "ran")).toBe("ran");
+  });
+
   it("a release after the holder's function throws", async () => {
     await expect(lockB.withLock(key, { timeoutMs: 1_000 }, async () => { throw new Error("boom"); })).rejects.toThrow("boom");
     expect(await lockA.withLock(key, { timeoutMs: 0, wait: false }, async () => "ran")).toBe("ran");

@@ -257,4 +257,41 @@ describe("PostgreSQL pacer", () => {
     t += 400;
     expect(await reserveAs("background")).toBe(0);
   });
+
+  it("a caller's `ready` work finishing more than one interval after its slot gets a new slot instead of sending late", async () => {
+    const { db } = await main;
+    let t = 3_000_000_000_000;
+    let afterSleep: (() => void) | undefined;
+    const pacer = createPostgresPacer(db, {
+      maxQueueMs: 60_000,
+      now: () => t,
+      sleep: async (ms) => {
+        t += ms;
+        const then = afterSleep;
+        afterSleep = undefined;
+        then?.();
+      },
+    });
+    const reserve = pacer.reserve.bind(pacer);
+    let reservations = 0;
+    pacer.reserve = (...args) => {
+      reservations++;
+      return reserve(...args);
+    };
+    // Ready at once: one slot.
+    await pacer.acquire("ModifyUserProfile", undefined, { ready: Promise.resolve() });
+    expect(reservations).toBe(1);
+    // The next slot is one interval away; the caller's work ends 200 ms (virtual) after it came.
+    reservations = 0;
+    const ready = new Promise<void>((resolve) => {
+      afterSleep = () => setTimeout(() => ((t += 200), resolve()), 0);
+    });
+    await pacer.acquire("ModifyUserProfile", undefined, { ready });
+    expect(reservations).toBe(2);
+    // A failed `ready` is the caller's to report: acquire itself does not fail.
+    reservations = 0;
+    const failed = Promise.reject(new Error("not recorded"));
+    failed.catch(() => undefined);
+    await expect(pacer.acquire("ModifyUserProfile", undefined, { ready: failed })).resolves.toBeGreaterThanOrEqual(0);
+  });
 });

@@ -71,6 +71,40 @@ describe("resilient LCIC client", () => {
     expect(JSON.stringify(events)).not.toContain(TOKEN);
   });
 
+  it("`ready`: the call leaves only once it resolves; when it rejects nothing is sent and its error is the answer, even past an open circuit", async () => {
+    const time = fakeTime(START);
+    const { client: inner, calls } = scriptedLcic();
+    const breaker = new CircuitBreaker({ now: time.now });
+    const lcic = createResilientLcicClient(inner, { pacer: await pacer(time), breaker, maxQueueMs: 2_000, ...time });
+    let resolve!: () => void;
+    const ready = new Promise<void>((r) => (resolve = r));
+    let settled = false;
+    const call = lcic.registerUser({ sdkAppId: 111, originId: "ready-1" }, { ready }).finally(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(calls).toEqual([]);
+    expect(settled).toBe(false);
+    resolve();
+    await expect(call).resolves.toMatchObject({ userId: "u1" });
+    expect(calls).toEqual(["RegisterUser"]);
+
+    const failure = new Error("attempt not recorded");
+    await expect(lcic.registerUser({ sdkAppId: 111, originId: "ready-2" }, { ready: Promise.reject(failure) })).rejects.toBe(failure);
+    expect(calls).toEqual(["RegisterUser"]);
+
+    // An open circuit refuses at once, but not before `ready` settled.
+    while (breaker.state() !== "open") breaker.acquire("RegisterUser").failure();
+    let unblock!: () => void;
+    const late = new Promise<void>((r) => (unblock = r));
+    settled = false;
+    const refused = lcic.registerUser({ sdkAppId: 111, originId: "ready-3" }, { ready: late }).finally(() => (settled = true));
+    refused.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(settled).toBe(false);
+    unblock();
+    await expect(refused).rejects.toMatchObject({ code: LCIC_CIRCUIT_OPEN });
+    expect(calls).toEqual(["RegisterUser"]);
+  });
+
   it("retries RequestLimitExceeded after its retryAfterMs, re-pacing the retry", async () => {
     const time = fakeTime(START);
     const acquired: LcicAction[] = [];

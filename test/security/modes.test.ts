@@ -57,8 +57,15 @@ describe("shared-secret mode (HS256)", () => {
 });
 
 describe("per-client registration rate limit (PostgreSQL, across replicas)", () => {
+  /** The budget is a fixed one-minute window: start early in one, so a test does not straddle two. */
+  const earlyInWindow = async () => {
+    const into = Date.now() % 60_000;
+    if (into > 30_000) await new Promise((resolve) => setTimeout(resolve, 60_000 - into + 50));
+  };
+
   it("refuses a client over its budget with ClientRateLimitedError (not LCIC's rate limit), before LCIC, and leaves other clients alone", async () => {
     const env = { AUTH_JWT_SECRET: SECRET, REGISTRATION_RATE_LIMIT_PER_MINUTE: "3" };
+    await earlyInWindow();
     const a = await start(env);
     const b = await start(env, { shareWith: a });
     const greedy = `Bearer ${await signToken(secretKey, { scope: "classroom-users:register" }, { subject: "greedy" })}`;
@@ -88,15 +95,16 @@ describe("per-client registration rate limit (PostgreSQL, across replicas)", () 
     // Reads are not counted.
     const reader = `Bearer ${await signToken(secretKey, { scope: "classroom-users:read" }, { subject: "greedy" })}`;
     expect((await a.gql({ query: FIND, variables: { originId: "g-1" } }, { authorization: reader })).body.data.classroomUser.__typename).toBe("ClassroomUser");
-  });
+  }, 95_000);
 
   it("counts anonymous callers by address", async () => {
+    await earlyInWindow();
     const t = await start({ REGISTRATION_RATE_LIMIT_PER_MINUTE: "1" });
     expect((await t.gql({ query: REGISTER, variables: { input: { originId: "n-1" } } })).body.data.registerClassroomUser.__typename).toBe("RegisterClassroomUserSuccess");
     expect((await t.gql({ query: REGISTER, variables: { input: { originId: "n-2" } } })).body.data.registerClassroomUser.__typename).toBe("ClientRateLimitedError");
     const [row] = await t.db.sql`select client_key, count from registration_rate_limits`;
     expect(row).toMatchObject({ client_key: expect.stringMatching(/^ip:(::ffff:)?127\.0\.0\.1$/), count: 2 });
-  });
+  }, 95_000);
 });
 
 describe("logs never carry credentials", () => {
