@@ -4,8 +4,7 @@
  *
  *   AB_A='{"HTTP_FAST_LANE":"true"}' AB_B='{"HTTP_FAST_LANE":"false"}' npx tsx bench/ab.ts [lookup|entities] [none|jwt] [rounds]
  */
-import { SignJWT } from "jose";
-import { JWT_SECRET, settings, startEnvironment } from "./support/environment.js";
+import { JWT_SECRET, loadSpec, readerTokens, settings, startEnvironment } from "./support/environment.js";
 import { buildProduct, runLoad, startBaseline, startProduct, type LoadResult } from "./support/processes.js";
 
 const kind = (process.argv[2] ?? "lookup") as "lookup" | "entities";
@@ -13,22 +12,14 @@ const authMode = process.argv[3] ?? "none";
 const rounds = Number(process.argv[4] ?? 3);
 buildProduct();
 const env = await startEnvironment();
-const key = new TextEncoder().encode(JWT_SECRET);
-const tokens =
-  authMode === "jwt"
-    ? await Promise.all(
-        Array.from({ length: 300 }, (_, i) =>
-          new SignJWT({ scope: "classroom-users:read" }).setProtectedHeader({ alg: "HS256" }).setSubject(`s-${i}`).setExpirationTime("1h").sign(key),
-        ),
-      )
-    : undefined;
+const tokens = authMode === "jwt" ? await readerTokens() : undefined;
 const base = { ...env.productEnv, AUTH_MODE: authMode, AUTH_JWT_SECRET: JWT_SECRET };
 const variants = [
   ["A", await startProduct("A", "built", { ...base, ...JSON.parse(process.env.AB_A ?? "{}") })],
   ["B", await startProduct("B", "built", { ...base, ...JSON.parse(process.env.AB_B ?? "{}") })],
 ] as const;
 const baseline = process.env.AB_BASELINE === "1" ? await startBaseline({ databaseUrl: env.databaseUrl, poolSize: settings.poolSize, sdkAppId: env.sdkAppId }) : undefined;
-const spec = { kind, users: settings.users, sdkAppId: env.sdkAppId, connections: settings.connections, warmupS: settings.warmupS, durationS: settings.durationS, ...(tokens ? { tokens } : {}), representations: 100 };
+const spec = loadSpec(env, kind, { ...(tokens ? { tokens } : {}), representations: 100 });
 const results: Record<string, LoadResult[]> = { A: [], B: [], baseline: [] };
 const line = (name: string, r: LoadResult) =>
   `${name.padEnd(9)} ${Math.round(r.rps).toString().padStart(6)} req/s p50 ${r.p50} p99 ${r.p99} CPU ${r.cpuMsPerRequest.toFixed(3)} ms/req RSS peak ${Math.round(r.peakRssMb)} after ${Math.round(r.rssAfterMb)} MB fail ${r.non2xx + r.errors + r.timeouts}`;

@@ -14,26 +14,13 @@
  * resolved per second, and the SQL statements one such request executes (counted exactly by a proxy).
  * Last, `npm start` (tsx): resident memory after start and under the same lookup load, beside the built start's.
  */
-import { SignJWT } from "jose";
-import { QUICK, settings, startEnvironment, JWT_SECRET, type BenchEnvironment } from "./support/environment.js";
+import { QUICK, settings, startEnvironment, JWT_SECRET, loadSpec, readerTokens, type BenchEnvironment } from "./support/environment.js";
 import { buildProduct, postJson, runLoad, startBaseline, startProduct, type LoadResult, type LoadSpec, type ServerProcess } from "./support/processes.js";
 import { DEFAULT_HTTP_FAST_LANE } from "../src/config.js";
 import { check, finish, fmt, mean } from "./support/report.js";
 import { startStatementCounter } from "./support/statement-counter.js";
 
-const SUBJECTS = 300;
 const REPRESENTATIONS = 100;
-const READ_SCOPE = "classroom-users:read";
-
-async function tokens(): Promise<string[]> {
-  const key = new TextEncoder().encode(JWT_SECRET);
-  const exp = Math.floor(Date.now() / 1000) + 3600;
-  return Promise.all(
-    Array.from({ length: SUBJECTS }, (_, i) =>
-      new SignJWT({ scope: READ_SCOPE }).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setSubject(`bench-subject-${i}`).setExpirationTime(exp).sign(key),
-    ),
-  );
-}
 
 function row(label: string, r: LoadResult, baseline?: LoadResult): string {
   const ratio = baseline ? `  ratio ${(r.rps / baseline.rps).toFixed(2)}` : "";
@@ -69,16 +56,8 @@ async function main(): Promise<void> {
 }
 
 async function lookups(env: BenchEnvironment, servers: ServerProcess[]): Promise<void> {
-  const jwtTokens = await tokens();
-  const load = (kind: LoadSpec["kind"], extra: Partial<LoadSpec> = {}): LoadSpec => ({
-    kind,
-    users: settings.users,
-    sdkAppId: env.sdkAppId,
-    connections: settings.connections,
-    warmupS: settings.warmupS,
-    durationS: settings.durationS,
-    ...extra,
-  });
+  const jwtTokens = await readerTokens();
+  const load = (kind: LoadSpec["kind"], extra: Partial<LoadSpec> = {}): LoadSpec => loadSpec(env, kind, extra);
 
   const baseline = await startBaseline({ databaseUrl: env.databaseUrl, poolSize: settings.poolSize, sdkAppId: env.sdkAppId });
   servers.push(baseline);

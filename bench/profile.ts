@@ -8,8 +8,7 @@
 import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { SignJWT } from "jose";
-import { JWT_SECRET, settings, startEnvironment } from "./support/environment.js";
+import { JWT_SECRET, loadSpec, readerTokens, startEnvironment } from "./support/environment.js";
 import { buildProduct, runLoad, startProduct } from "./support/processes.js";
 
 interface Node {
@@ -24,15 +23,7 @@ const authMode = process.argv[3] ?? "none";
 buildProduct();
 const env = await startEnvironment();
 const dir = await mkdtemp(path.join(tmpdir(), "classroom-users-prof-"));
-const key = new TextEncoder().encode(JWT_SECRET);
-const tokens =
-  authMode === "jwt"
-    ? await Promise.all(
-        Array.from({ length: 300 }, (_, i) =>
-          new SignJWT({ scope: "classroom-users:read" }).setProtectedHeader({ alg: "HS256" }).setSubject(`s-${i}`).setExpirationTime("1h").sign(key),
-        ),
-      )
-    : undefined;
+const tokens = authMode === "jwt" ? await readerTokens() : undefined;
 const server = await startProduct(
   "profiled",
   "built",
@@ -40,16 +31,7 @@ const server = await startProduct(
   ["--cpu-prof", `--cpu-prof-dir=${dir}`],
 );
 try {
-  const result = await runLoad(server, {
-    kind,
-    users: settings.users,
-    sdkAppId: env.sdkAppId,
-    connections: settings.connections,
-    warmupS: settings.warmupS,
-    durationS: settings.durationS,
-    ...(tokens ? { tokens } : {}),
-    representations: 100,
-  });
+  const result = await runLoad(server, loadSpec(env, kind, { ...(tokens ? { tokens } : {}), representations: 100 }));
   console.log(`${kind} ${authMode}: ${Math.round(result.rps)} req/s p50 ${result.p50} p99 ${result.p99} CPU ${result.cpuMsPerRequest.toFixed(3)} ms/req RSS ${Math.round(result.rssAfterMb)} MB`);
 } finally {
   await server.stop();

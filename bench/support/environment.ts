@@ -8,10 +8,12 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { SignJWT } from "jose";
 import postgres from "postgres";
 import { startEmbeddedPostgres } from "../../src/db/embedded.js";
 import { applyMigrations } from "../../src/db/migrate.js";
 import { startLcicEmulator, type LcicEmulator } from "../../src/lcic/emulator/index.js";
+import type { LoadSpec } from "./processes.js";
 
 /** BENCH_QUICK=1: a smoke test of the benchmark itself (figures not comparable, targets not enforced). */
 export const QUICK = process.env.BENCH_QUICK === "1";
@@ -26,6 +28,30 @@ export const settings = {
 };
 
 export const JWT_SECRET = "bench-secret-of-at-least-thirty-two-bytes!";
+
+/** HS256 bearer tokens (signed with JWT_SECRET, valid 1 h) for `subjects` distinct subjects with the read scope. */
+export async function readerTokens(subjects = 300): Promise<string[]> {
+  const key = new TextEncoder().encode(JWT_SECRET);
+  const exp = Math.floor(Date.now() / 1000) + 3600;
+  return Promise.all(
+    Array.from({ length: subjects }, (_, i) =>
+      new SignJWT({ scope: "classroom-users:read" }).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setSubject(`bench-subject-${i}`).setExpirationTime(exp).sign(key),
+    ),
+  );
+}
+
+/** A load of `kind` against the environment's seeded users, with the bench's settings. */
+export function loadSpec(env: Pick<BenchEnvironment, "sdkAppId">, kind: LoadSpec["kind"], extra: Partial<LoadSpec> = {}): LoadSpec {
+  return {
+    kind,
+    users: settings.users,
+    sdkAppId: env.sdkAppId,
+    connections: settings.connections,
+    warmupS: settings.warmupS,
+    durationS: settings.durationS,
+    ...extra,
+  };
+}
 
 export interface BenchEnvironment {
   databaseUrl: string;
