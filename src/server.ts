@@ -198,7 +198,8 @@ export function createServer(deps: ServerDeps): AppServer {
     };
   };
 
-  const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
+  // One yoga per plugin list, each on a schema of its own (a plugin may wrap its schema's resolvers).
+  const yogaWith = (plugins: Plugin[]) => createYoga<Record<string, unknown>, GraphQLContext>({
     schema: buildSchema(),
     // Authentication happened once per request in `authenticateFirst`, before parsing.
     // Synchronous when the principal is known (always, after authenticateFirst or the lane): no promise per request.
@@ -267,18 +268,23 @@ export function createServer(deps: ServerDeps): AppServer {
       error: (...args) => logger.error({ err: args.find((a) => a instanceof Error), args: args.filter((a) => !(a instanceof Error)).map(String) }, "yoga error"),
     },
   });
+  const yoga = yogaWith(plugins);
 
   // Trusted documents are sent as extensions/documentId, which the lane hands to yoga anyway.
   let fastLane: FastLane | undefined;
   if (deps.fastLane && !trusted) {
+    const reproduced = new Map<Plugin, "authenticate" | "csrf" | "handed-over">([
+      [authenticateFirst, "authenticate"],
+      [csrfPrevention, "csrf"],
+      [inlineTrace, "handed-over"],
+    ]);
     fastLane = createFastLane<Principal>({
       yoga,
       plugins,
-      reproduced: new Map<Plugin, "authenticate" | "csrf" | "handed-over">([
-        [authenticateFirst, "authenticate"],
-        [csrfPrevention, "csrf"],
-        [inlineTrace, "handed-over"],
-      ]),
+      reproduced,
+      // Without Apollo inline tracing (its requests are handed to `yoga`), whose resolver wrappers would
+      // otherwise run on every field of every lane request.
+      laneYoga: () => yogaWith(plugins.filter((plugin) => reproduced.get(plugin) !== "handed-over")),
       authenticate: (header) => authenticateRequest(authenticator, header, logger),
       remember: (request, principal) => principals.set(request, principal),
       onDisabled: (reason) => logger.warn({ reason }, "HTTP_FAST_LANE is off: a yoga plugin has hooks the lane does not reproduce, so every request goes through yoga"),
