@@ -116,8 +116,11 @@ export interface FastLaneOptions<TPrincipal> {
    * with the same GraphQLError as the plugin.
    */
   authenticate(header: string | null): TPrincipal | Promise<TPrincipal>;
-  /** Hands the principal to the context factory, as the plugin does. */
-  remember(request: Request, principal: TPrincipal): void;
+  /**
+   * Hands the principal to the context factory, as the plugin does: through the server context the
+   * lane builds for the request (yoga's context factory receives that object).
+   */
+  remember(serverContext: Record<string | symbol, unknown>, principal: TPrincipal): void;
   /** Called once when the lane refuses to run (why), so operators see it. */
   onDisabled?(reason: string): void;
 }
@@ -137,7 +140,18 @@ export function createFastLane<TPrincipal>(options: FastLaneOptions<TPrincipal>)
     return undefined;
   }
   const { yoga, authenticate, remember } = options;
-  const pipeline = (options.laneYoga?.() ?? yoga) as unknown as YogaPipeline;
+  // yoga is a whatwg-node server adapter: a Proxy whose every read of a method builds a new bound
+  // function. Each part is read once here (they are set once, in yoga's constructor).
+  const adapter = (options.laneYoga?.() ?? yoga) as unknown as YogaPipeline;
+  const pipeline: YogaPipeline = {
+    maskedErrorsOpts: adapter.maskedErrorsOpts,
+    logger: adapter.logger,
+    waitUntil: adapter.waitUntil,
+    onParamsHooks: adapter.onParamsHooks,
+    onExecutionResultHooks: adapter.onExecutionResultHooks,
+    handleParams: adapter.handleParams,
+    getEnveloped: adapter.getEnveloped,
+  };
   const server = pipeline;
   const fetchAPI = yoga.fetchAPI;
 
@@ -207,9 +221,9 @@ export function createFastLane<TPrincipal>(options: FastLaneOptions<TPrincipal>)
     if (!isPlainParams(params)) return handOver(req, res, body);
     const headers = req.headers;
     const request = new fetchAPI.Request(`http://${headers.host ?? "localhost"}/graphql`, { method: "POST", headers: headers as HeadersInit });
-    remember(request, principal);
     served++;
-    const serverContext: Record<string, unknown> = { req, res, waitUntil: server.waitUntil };
+    const serverContext: Record<string | symbol, unknown> = { req, res, waitUntil: server.waitUntil };
+    remember(serverContext, principal);
     const answer = (result: unknown) => write(req, res, mediaType, result);
     const failed = (error: unknown) => answer({ errors: handleError(error, server.maskedErrorsOpts, server.logger) });
     let result: unknown;
