@@ -1,6 +1,7 @@
+// First: V8 heap settings (on Node 24 a restart in place), before the product's modules are loaded.
+import "./v8-memory-start.js";
 import { existsSync } from "node:fs";
 import path from "node:path";
-import v8 from "node:v8";
 import { createApp } from "./app.js";
 import { announceAuthMode } from "./auth/announce.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
@@ -27,23 +28,7 @@ async function runCleanups(onError: (error: unknown) => void): Promise<void> {
   }
 }
 
-/**
- * V8 lets the old generation grow to up to 4x what survived the last full GC before it collects
- * again. This service's live heap is ~40 MB, but a roster import promotes the data of every
- * 1,000-user request (held across its database and LCIC round trips) to the old generation, so the
- * heap reached ~190 MB and the process ~270 MB at 100,000 students. 1.5x keeps it near 100 MB at
- * the cost of more frequent (10-40 ms, mostly concurrent) full GCs. V8's own flag, set here because
- * the product is started as `node dist/main.js` (and Node does not take it in NODE_OPTIONS); one given
- * on the command line wins (`node --heap-growing-percent=0 dist/main.js`: V8's own choice again).
- */
-const HEAP_GROWING_PERCENT = 50;
-
-function limitHeapGrowth() {
-  if (!process.execArgv.some((arg) => /^--heap[-_]growing[-_]percent/.test(arg))) v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
-}
-
 async function main() {
-  limitHeapGrowth();
   let config: Config;
   try {
     config = loadConfig();

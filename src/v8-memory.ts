@@ -1,0 +1,101 @@
+/**
+ * V8 heap settings the product applies to itself at start (src/main.ts), so `node dist/main.js` and
+ * `npm start` get them without flags. A value given on the command line (or in NODE_OPTIONS, where
+ * Node allows it) always wins; `=0` there means V8's own choice.
+ */
+import v8 from "node:v8";
+
+/** `process.execve` (Node >= 22.15 / 23.11); this project's @types/node (20) does not declare it. */
+type Execve = (file: string, args?: readonly string[], env?: NodeJS.ProcessEnv) => never;
+const execve = (process as { execve?: Execve }).execve;
+
+/**
+ * V8 lets the old generation grow to up to 4x what survived the last full GC before it collects
+ * again. This service's live heap is ~40 MB, but a roster import promotes the data of every
+ * 1,000-user request (held across its database and LCIC round trips) to the old generation, so the
+ * heap reached ~190 MB and the process ~270 MB at 100,000 students. 1.5x keeps it near 100 MB at
+ * the cost of more frequent (10-40 ms, mostly concurrent) full GCs. V8 reads this flag at every GC,
+ * so setting it at run time works (checked on Node 20, 22 and 24); Node refuses it in NODE_OPTIONS.
+ */
+export const HEAP_GROWING_PERCENT = 50;
+
+/**
+ * Largest semi-space of the young generation, MB (the young generation is two of them plus as much
+ * again for young large objects). Node 20 and 22 (V8 <= 12) use 16 MB on any machine with more than
+ * ~2 GB; Node 24 (V8 13) uses 64 MB, and a busy server fills it: 128 MB of new space resident, the
+ * product's RSS after the lookup load 313-330 MB instead of ~150 MB on Node 20, with no gain in CPU
+ * per request (measured side by side: README, Performance). V8 sizes the young generation when the
+ * heap is created, so this flag works only on the command line: see `youngGenerationReexec`.
+ */
+export const MAX_SEMI_SPACE_MB = 16;
+
+/** First V8 major version whose default semi-space is larger than MAX_SEMI_SPACE_MB. */
+const V8_WITH_LARGE_SEMI_SPACE = 13;
+
+/**
+ * Below this heap limit V8 (like Node 20) already picks small semi-spaces (a container with little
+ * memory): forcing MAX_SEMI_SPACE_MB there would enlarge the young generation, so it is left alone.
+ */
+const SMALL_HEAP_LIMIT = 2 * 1024 * 1024 * 1024;
+
+function flagGiven(name: string, args: readonly string[]): boolean {
+  const pattern = new RegExp(`^--${name.replace(/-/g, "[-_]")}(=|$)`);
+  return args.some((arg) => pattern.test(arg));
+}
+
+/** Sets --heap-growing-percent unless the command line gave one. */
+export function limitHeapGrowth(execArgv: readonly string[] = process.execArgv): boolean {
+  if (flagGiven("heap-growing-percent", execArgv)) return false;
+  v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+  return true;
+}
+
+export interface RuntimeFacts {
+  execArgv: readonly string[];
+  /** NODE_OPTIONS (Node takes --max-semi-space-size there). */
+  nodeOptions: string | undefined;
+  /** process.versions.v8 */
+  v8Version: string;
+  /** v8.getHeapStatistics().heap_size_limit, bytes. */
+  heapSizeLimit: number;
+  /** process.execve exists (Node >= 22.15 / 23.11) and works here (not Windows). */
+  canExecve: boolean;
+}
+
+export function currentFacts(): RuntimeFacts {
+  return {
+    execArgv: process.execArgv,
+    nodeOptions: process.env.NODE_OPTIONS,
+    v8Version: process.versions.v8,
+    heapSizeLimit: v8.getHeapStatistics().heap_size_limit,
+    canExecve: typeof execve === "function" && process.platform !== "win32",
+  };
+}
+
+/**
+ * The node flag to restart this process with so that its young generation stays at Node 20's size,
+ * or undefined when there is nothing to do: an older V8 (its default is already MAX_SEMI_SPACE_MB or
+ * less), a value given by the operator (command line or NODE_OPTIONS, `0` = V8's default), a small
+ * heap, or no `process.execve` to restart in place with (then NODE_OPTIONS=--max-semi-space-size=16
+ * does it; README).
+ */
+export function youngGenerationReexec(facts: RuntimeFacts): string | undefined {
+  if (Number.parseInt(facts.v8Version, 10) < V8_WITH_LARGE_SEMI_SPACE) return undefined;
+  const fromOptions = (facts.nodeOptions ?? "").split(/\s+/).filter(Boolean);
+  if (flagGiven("max-semi-space-size", facts.execArgv) || flagGiven("max-semi-space-size", fromOptions)) return undefined;
+  if (facts.heapSizeLimit < SMALL_HEAP_LIMIT) return undefined;
+  if (!facts.canExecve) return undefined;
+  return `--max-semi-space-size=${MAX_SEMI_SPACE_MB}`;
+}
+
+/**
+ * Replaces this process (same pid, same stdio and environment, nothing started yet) with node run
+ * with the same arguments plus `--max-semi-space-size` when `youngGenerationReexec` says so; returns
+ * only when it does not. Call first thing at start, before any server, file or child process exists.
+ */
+export function restartWithSmallYoungGeneration(facts: RuntimeFacts = currentFacts()): void {
+  const flag = youngGenerationReexec(facts);
+  if (!flag) return;
+  // The flag goes last among the node options, before the script and its arguments.
+  execve!.call(process, process.execPath, [process.execPath, ...process.execArgv, flag, ...process.argv.slice(1)], process.env);
+}
