@@ -2,7 +2,7 @@
  * Imported first by src/main.ts, for its side effect: ES modules are evaluated in import order, so this
  * runs before the rest of the product is loaded (a restart in place then costs Node's boot, not ours).
  */
-import { limitHeapGrowth, restartWithSmallYoungGeneration } from "./v8-memory.js";
+import { limitHeapGrowth, restartForMemory } from "./v8-memory.js";
 
-restartWithSmallYoungGeneration();
+restartForMemory();
 limitHeapGrowth();

@@ -1,68 +1,88 @@
-// V8 heap settings the product gives itself at start (src/v8-memory.ts): when the young generation
-// is capped (by restarting in place on V8 >= 13, i.e. Node 24), and that the restart really happens
-// in a real process: same pid, the flag in effect, the script's own arguments kept.
+// Memory settings the product gives itself at start (src/v8-memory.ts): when it restarts in place
+// (V8 >= 13, i.e. Node 24) and with what, and that the restart really happens in a real process:
+// same pid, the flag and the environment in effect, the script's own arguments kept.
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { MAX_SEMI_SPACE_MB, youngGenerationReexec, type RuntimeFacts } from "../src/v8-memory.js";
+import { MALLOC_ARENA_MAX, MAX_SEMI_SPACE_MB, memoryRestart, type RuntimeFacts } from "../src/v8-memory.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const GB = 1024 * 1024 * 1024;
-const node24: RuntimeFacts = { execArgv: [], nodeOptions: undefined, v8Version: "13.6.233.17-node.35", heapSizeLimit: 4.2 * GB, canExecve: true };
+const node24: RuntimeFacts = { execArgv: [], nodeOptions: undefined, mallocArenaMax: undefined, v8Version: "13.6.233.17-node.35", heapSizeLimit: 4.2 * GB, canExecve: true };
 const FLAG = `--max-semi-space-size=${MAX_SEMI_SPACE_MB}`;
 
-describe("youngGenerationReexec", () => {
-  it("caps the semi-space on V8 13 (Node 24) with a normal heap", () => {
-    expect(youngGenerationReexec(node24)).toBe(FLAG);
+describe("memoryRestart", () => {
+  it("on V8 13 (Node 24) with a normal heap: the semi-space capped and one malloc arena", () => {
+    expect(memoryRestart(node24)).toEqual({ flags: [FLAG], env: { MALLOC_ARENA_MAX } });
+  });
+
+  it("an operator's MALLOC_ARENA_MAX is kept", () => {
+    expect(memoryRestart({ ...node24, mallocArenaMax: "4" })).toEqual({ flags: [FLAG], env: {} });
   });
 
   it("leaves V8 11/12 (Node 20/22) alone: their default is already 16 MB", () => {
-    expect(youngGenerationReexec({ ...node24, v8Version: "11.3.244.8-node.33" })).toBeUndefined();
-    expect(youngGenerationReexec({ ...node24, v8Version: "12.4.254.21-node.33" })).toBeUndefined();
+    expect(memoryRestart({ ...node24, v8Version: "11.3.244.8-node.33" })).toBeUndefined();
+    expect(memoryRestart({ ...node24, v8Version: "12.4.254.21-node.33" })).toBeUndefined();
   });
 
-  it("an operator's value wins, on the command line or in NODE_OPTIONS, also 0 (V8's default)", () => {
-    expect(youngGenerationReexec({ ...node24, execArgv: ["--max-semi-space-size=64"] })).toBeUndefined();
-    expect(youngGenerationReexec({ ...node24, execArgv: ["--max_semi_space_size=0"] })).toBeUndefined();
-    expect(youngGenerationReexec({ ...node24, nodeOptions: "--enable-source-maps --max-semi-space-size=32" })).toBeUndefined();
+  it("an operator's semi-space wins, on the command line or in NODE_OPTIONS, also 0 (V8's default)", () => {
+    expect(memoryRestart({ ...node24, execArgv: ["--max-semi-space-size=64"] })).toBeUndefined();
+    expect(memoryRestart({ ...node24, execArgv: ["--max_semi_space_size=0"] })).toBeUndefined();
+    expect(memoryRestart({ ...node24, nodeOptions: "--enable-source-maps --max-semi-space-size=32" })).toBeUndefined();
     // Other flags do not count.
-    expect(youngGenerationReexec({ ...node24, execArgv: ["--max-old-space-size=512"], nodeOptions: "--enable-source-maps" })).toBe(FLAG);
+    expect(memoryRestart({ ...node24, execArgv: ["--max-old-space-size=512"], nodeOptions: "--enable-source-maps" })?.flags).toEqual([FLAG]);
   });
 
   it("a small heap (V8 already picks small semi-spaces) or no process.execve: nothing", () => {
-    expect(youngGenerationReexec({ ...node24, heapSizeLimit: 1 * GB })).toBeUndefined();
-    expect(youngGenerationReexec({ ...node24, canExecve: false })).toBeUndefined();
+    expect(memoryRestart({ ...node24, heapSizeLimit: 1 * GB })).toBeUndefined();
+    expect(memoryRestart({ ...node24, canExecve: false })).toBeUndefined();
   });
 });
 
+interface Report {
+  pid: number;
+  execArgv: string[];
+  argv: string[];
+  mallocArenaMax: string | null;
+}
+
 /** Runs test/support/v8-memory-probe.ts (through tsx), which imports src/v8-memory-start.ts first as src/main.ts does. */
-async function startedProcess(execArgv: string[] = []): Promise<{ pid: number; report: { pid: number; execArgv: string[]; argv: string[]; limitMb: number } }> {
+async function startedProcess(execArgv: string[] = [], env: Record<string, string> = {}): Promise<{ pid: number; report: Report }> {
+  const { MALLOC_ARENA_MAX: _, ...inherited } = process.env;
   const child = spawn(process.execPath, [...execArgv, "--import", "tsx", "test/support/v8-memory-probe.ts", "kept-argument"], {
     cwd: root,
-    env: { ...process.env, NODE_OPTIONS: "" },
+    env: { ...inherited, NODE_OPTIONS: "", ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
   let out = "";
   child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
   const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
   expect(code).toBe(0);
-  return { pid: child.pid!, report: JSON.parse(out.trim().split("\n").at(-1)!) };
+  return { pid: child.pid!, report: JSON.parse(out.trim().split("\n").at(-1)!) as Report };
 }
 
 describe("at start, in a real process", () => {
-  const expectsRestart = youngGenerationReexec({ ...node24, v8Version: process.versions.v8, canExecve: typeof (process as { execve?: unknown }).execve === "function" }) !== undefined;
+  const canExecve = typeof (process as { execve?: unknown }).execve === "function";
+  const expectsRestart = memoryRestart({ ...node24, v8Version: process.versions.v8, canExecve }) !== undefined;
 
-  it(`${expectsRestart ? "restarts in place with" : "does not restart (this Node's default is small): no"} ${FLAG}`, async () => {
+  it(`${expectsRestart ? "restarts in place with" : "does not restart (this Node's default is small): no"} ${FLAG} and MALLOC_ARENA_MAX`, async () => {
     const { pid, report } = await startedProcess();
     expect(report.pid).toBe(pid); // in place: the pid a supervisor knows stays the process
     expect(report.argv).toEqual(["kept-argument"]);
     expect(report.execArgv.includes(FLAG)).toBe(expectsRestart);
     expect(report.execArgv.filter((arg) => arg === FLAG).length).toBeLessThanOrEqual(1); // once, no loop
+    expect(report.mallocArenaMax).toBe(expectsRestart ? MALLOC_ARENA_MAX : null);
   }, 30_000);
 
-  it("a value given on the command line is kept as given", async () => {
+  it("an operator's MALLOC_ARENA_MAX is kept", async () => {
+    const { report } = await startedProcess([], { MALLOC_ARENA_MAX: "3" });
+    expect(report.mallocArenaMax).toBe("3");
+  }, 30_000);
+
+  it("a semi-space given on the command line is kept as given, and nothing else is changed", async () => {
     const { report } = await startedProcess(["--max-semi-space-size=32"]);
     expect(report.execArgv).toContain("--max-semi-space-size=32");
     expect(report.execArgv).not.toContain(FLAG);
+    expect(report.mallocArenaMax).toBeNull();
   }, 30_000);
 });
