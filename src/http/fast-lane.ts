@@ -9,11 +9,13 @@ import { isAsyncIterable, processRegularResult, type GraphQLParams, type Plugin,
 /**
  * HTTP_FAST_LANE: the plain `POST /graphql` + `application/json` request of a gateway or a
  * backend, answered from node:http without yoga's Fetch layer (no Request body stream, no
- * AbortController, no onRequest/onResponse round) but through yoga's own operation pipeline:
- * `getResultForParams` (its onParams hooks: parameter checks; then parse → validate → context →
- * execute through `getEnveloped`, with the parser/validation cache, Armor limits, masking) and its
- * own result writer (`processRegularResult`, `sendNodeResponse`). Statuses, headers and bodies
- * therefore come from the same code as on the normal path.
+ * AbortController, no onRequest/onResponse round) but through yoga's own operation pipeline, step
+ * by step as its `getResultForParams` runs it (onParams hooks: parameter checks; then parse →
+ * validate → context → execute through `getEnveloped`, with the parser/validation cache, Armor
+ * limits, masking; onExecutionResult hooks; errors through yoga's `handleError`) and as its regular
+ * result writer answers (`getResponseInitByRespectingErrors`, its serialiser). Statuses, headers and
+ * bodies therefore come from the same code as on the normal path; `test/http/fast-lane.test.ts`
+ * compares them byte for byte.
  *
  * Only requests whose every feature the lane reproduces take it; anything else goes to yoga
  * untouched (before the body is read) or, when only the body shows it (batch, extensions, a
