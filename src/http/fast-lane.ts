@@ -9,11 +9,13 @@ import { isAsyncIterable, processRegularResult, type GraphQLParams, type Plugin,
 /**
  * HTTP_FAST_LANE: the plain `POST /graphql` + `application/json` request of a gateway or a
  * backend, answered from node:http without yoga's Fetch layer (no Request body stream, no
- * AbortController, no onRequest/onResponse round) but through yoga's own operation pipeline:
- * `getResultForParams` (its onParams hooks: parameter checks; then parse → validate → context →
- * execute through `getEnveloped`, with the parser/validation cache, Armor limits, masking) and its
- * own result writer (`processRegularResult`, `sendNodeResponse`). Statuses, headers and bodies
- * therefore come from the same code as on the normal path.
+ * AbortController, no onRequest/onResponse round) but through yoga's own operation pipeline, step
+ * by step as its `getResultForParams` runs it (onParams hooks: parameter checks; then parse →
+ * validate → context → execute through `getEnveloped`, with the parser/validation cache, Armor
+ * limits, masking; onExecutionResult hooks; errors through yoga's `handleError`) and as its regular
+ * result writer answers (`getResponseInitByRespectingErrors`, its serialiser). Statuses, headers and
+ * bodies therefore come from the same code as on the normal path; `test/http/fast-lane.test.ts`
+ * compares them byte for byte.
  *
  * Only requests whose every feature the lane reproduces take it; anything else goes to yoga
  * untouched (before the body is read) or, when only the body shows it (batch, extensions, a
@@ -224,19 +226,41 @@ export function createFastLane<TPrincipal>(options: FastLaneOptions<TPrincipal>)
     served++;
     const serverContext: Record<string | symbol, unknown> = { req, res, waitUntil: server.waitUntil };
     remember(serverContext, principal);
-    const answer = (result: unknown) => write(req, res, mediaType, result);
-    const failed = (error: unknown) => answer({ errors: handleError(error, server.maskedErrorsOpts, server.logger) });
-    let result: unknown;
+    // Every step below continues through callbacks: one promise per asynchronous step (the resolver's
+    // database read), none of yoga's promise helpers.
+    const answer = (result: unknown) => {
+      try {
+        write(req, res, mediaType, result);
+      } catch (error) {
+        fail(req, res, error);
+      }
+    };
     try {
-      result = resultForParams(params, request, serverContext);
+      resultForParams(params, request, serverContext, answer);
     } catch (error) {
-      return failed(error);
+      answer(errorResult(error));
     }
-    if (isThenable(result)) {
-      Promise.resolve(result).then(answer, failed).catch((error: unknown) => fail(req, res, error));
-    } else {
-      answer(result);
-    }
+  }
+
+  const errorResult = (error: unknown) => ({ errors: handleError(error, server.maskedErrorsOpts, server.logger) });
+
+  /**
+   * Calls `next` with the value, at once or once the promise fulfils. A rejection, or a throw from
+   * `next` once asynchronous, goes to `deliver` as yoga's error result (as yoga's promise chain
+   * would turn it into one), never into an unhandled rejection.
+   */
+  function then(value: unknown, next: (result: unknown) => void, deliver: (result: unknown) => void): void {
+    if (!isThenable(value)) return next(value);
+    value.then(
+      (settled) => {
+        try {
+          next(settled);
+        } catch (error) {
+          deliver(errorResult(error));
+        }
+      },
+      (error: unknown) => deliver(errorResult(error)),
+    );
   }
 
   /**
@@ -244,31 +268,32 @@ export function createFastLane<TPrincipal>(options: FastLaneOptions<TPrincipal>)
    * in one, synchronous wherever the steps are: its onParams hooks in order (each may set the params,
    * the params handler or the result), parse → validate → context → execute through `getEnveloped`
    * (errors, thrown or rejected, become `{ errors }` through yoga's `handleError`), then its
-   * onExecutionResult hooks. yoga chains each step through promise helpers even when nothing is async.
+   * onExecutionResult hooks. The result goes to `deliver`. (yoga chains each step through promise
+   * helpers even when nothing is asynchronous; errors in its hooks end as `{ errors }` there as here.)
    */
-  function resultForParams(params: GraphQLParams, request: Request, context: Record<string, unknown>): unknown {
+  function resultForParams(params: GraphQLParams, request: Request, context: Record<string, unknown>, deliver: (result: unknown) => void): void {
     let result: unknown;
     let current = params;
     let paramsHandler = pipeline.handleParams;
     const hooks = pipeline.onParamsHooks;
-    const afterParams = (): unknown => {
-      const produced =
-        result || (paramsHandler === pipeline.handleParams ? handleParams(current, request, context) : paramsHandler({ request, params: current, context }));
-      return isThenable(produced) ? Promise.resolve(produced).then(afterExecution) : afterExecution(produced);
-    };
-    const afterExecution = (produced: unknown): unknown => {
+    const resultHooks = pipeline.onExecutionResultHooks;
+    const afterExecution = (produced: unknown) => {
       let final = produced;
-      const resultHooks = pipeline.onExecutionResultHooks;
-      const from = (index: number): unknown => {
+      const from = (index: number): void => {
         for (let i = index; i < resultHooks.length; i++) {
           const done = resultHooks[i]!({ result: final, setResult: (r: unknown) => (final = r), request, context });
-          if (isThenable(done)) return Promise.resolve(done).then(() => from(i + 1));
+          if (isThenable(done)) return then(done, () => from(i + 1), deliver);
         }
-        return final;
+        deliver(final);
       };
-      return from(0);
+      from(0);
     };
-    const fromHook = (index: number): unknown => {
+    const afterParams = () => {
+      if (result) return afterExecution(result);
+      if (paramsHandler === pipeline.handleParams) return handleParams(current, request, context, afterExecution);
+      then(paramsHandler({ request, params: current, context }), afterExecution, deliver);
+    };
+    const fromHook = (index: number): void => {
       for (let i = index; i < hooks.length; i++) {
         const done = hooks[i]!({
           params: current,
@@ -280,37 +305,39 @@ export function createFastLane<TPrincipal>(options: FastLaneOptions<TPrincipal>)
           fetchAPI,
           context,
         });
-        if (isThenable(done)) return Promise.resolve(done).then(() => fromHook(i + 1));
+        if (isThenable(done)) return then(done, () => fromHook(i + 1), deliver);
       }
-      return afterParams();
+      afterParams();
     };
-    return fromHook(0);
+    fromHook(0);
   }
 
-  function handleParams(params: GraphQLParams, request: Request, context: Record<string, unknown>): unknown {
+  function handleParams(params: GraphQLParams, request: Request, context: Record<string, unknown>, next: (result: unknown) => void): void {
+    // As yoga's handleParams: a failure of the operation is its `{ errors }` result (then seen by the
+    // onExecutionResult hooks).
     Object.assign(context, context.request === request ? { params } : { request, params });
-    const onError = (error: unknown) => ({ errors: handleError(error, server.maskedErrorsOpts, server.logger) });
     server.logger.debug("Processing GraphQL Parameters");
+    const done = (result: unknown) => {
+      server.logger.debug("Processing GraphQL Parameters done.");
+      next(result);
+    };
+    let produced: unknown;
     try {
       const enveloped = pipeline.getEnveloped(context);
       const document = enveloped.parse(params.query!);
       const errors = enveloped.validate(enveloped.schema, document);
-      if (errors.length > 0) return { errors };
+      if (errors.length > 0) return done({ errors });
       const run = (contextValue: unknown) => {
         const args = { schema: enveloped.schema, document, contextValue, variableValues: params.variables, operationName: params.operationName } as ExecutionArgs;
         const operation = getOperationAST(document, params.operationName);
         return operation?.operation === "subscription" ? enveloped.subscribe(args) : enveloped.execute(args);
       };
       const contextValue = enveloped.contextFactory();
-      const produced = isThenable(contextValue) ? Promise.resolve(contextValue).then(run) : run(contextValue);
-      const done = (result: unknown) => {
-        server.logger.debug("Processing GraphQL Parameters done.");
-        return result;
-      };
-      return isThenable(produced) ? Promise.resolve(produced).then(done, onError) : done(produced);
+      produced = isThenable(contextValue) ? Promise.resolve(contextValue).then(run) : run(contextValue);
     } catch (error) {
-      return onError(error);
+      return next(errorResult(error));
     }
+    then(produced, done, next);
   }
 
   /**

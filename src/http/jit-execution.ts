@@ -32,27 +32,31 @@ export interface JitStats {
 }
 
 export function jitExecution(stats: JitStats = { executed: 0, delegated: 0 }): Plugin {
-  const compiled = new WeakMap<DocumentNode, Map<string | undefined, CompiledQuery | null>>();
-  const compiledFor = (args: ExecutionArgs, operation: OperationDefinitionNode): CompiledQuery | null => {
+  // Per parsed document and operation name: the operation it selects and its compiled query (null
+  // when there is no such operation or it cannot be compiled), found once.
+  const compiled = new WeakMap<DocumentNode, Map<string | undefined, { operation: OperationDefinitionNode | null; query: CompiledQuery | null }>>();
+  type Compiled = { operation: OperationDefinitionNode | null; query: CompiledQuery | null };
+  const compiledFor = (args: ExecutionArgs): Compiled => {
     let byName = compiled.get(args.document);
     if (!byName) {
       byName = new Map();
       compiled.set(args.document, byName);
     }
     const name = args.operationName ?? undefined;
-    let query = byName.get(name);
-    if (query === undefined) {
-      const result = operation.operation === "subscription" ? null : compileQuery(args.schema, args.document, name, { disablingCapturingStackErrors: true });
-      query = result && isCompiledQuery(result) ? result : null;
-      byName.set(name, query);
+    let found = byName.get(name);
+    if (found === undefined) {
+      const operation = getOperationAST(args.document, args.operationName) ?? null;
+      const result = !operation || operation.operation === "subscription" ? null : compileQuery(args.schema, args.document, name, { disablingCapturingStackErrors: true });
+      found = { operation, query: result && isCompiledQuery(result) ? result : null };
+      // A client sending ever-new operation names for one document cannot grow this without bound.
+      if (byName.size < 16) byName.set(name, found);
     }
-    return query;
+    return found;
   };
   return {
     onExecute({ executeFn, setExecuteFn }) {
       setExecuteFn(((args: ExecutionArgs) => {
-        const operation = getOperationAST(args.document, args.operationName);
-        const query = operation && compiledFor(args, operation);
+        const { operation, query } = compiledFor(args);
         const variables = (args.variableValues ?? {}) as Record<string, unknown>;
         if (!operation || !query || (operation.variableDefinitions?.length && getVariableValues(args.schema, operation.variableDefinitions, variables, { maxErrors: 50 }).errors)) {
           stats.delegated++;
