@@ -57,8 +57,6 @@ export interface RuntimeFacts {
   execArgv: readonly string[];
   /** NODE_OPTIONS (Node takes --max-semi-space-size there). */
   nodeOptions: string | undefined;
-  /** MALLOC_ARENA_MAX as the operator set it, if at all. */
-  mallocArenaMax: string | undefined;
   /** process.versions.v8 */
   v8Version: string;
   /** v8.getHeapStatistics().heap_size_limit, bytes. */
@@ -71,26 +69,15 @@ export function currentFacts(): RuntimeFacts {
   return {
     execArgv: process.execArgv,
     nodeOptions: process.env.NODE_OPTIONS,
-    mallocArenaMax: process.env.MALLOC_ARENA_MAX,
     v8Version: process.versions.v8,
     heapSizeLimit: v8.getHeapStatistics().heap_size_limit,
     canExecve: typeof execve === "function" && process.platform !== "win32",
   };
 }
 
-/**
- * glibc malloc arenas for the restarted process. Node 24's V8 compiles (Maglev, TurboFan) on background
- * threads in malloc'ed zones; with an arena per thread, what those compilations freed stayed resident
- * in each thread's arena: +25-35 MB after the lookup load (none on Node 20/22). One arena reuses it:
- * RSS after load 215 -> 192 MB, CPU per request within noise (README, Performance).
- */
-export const MALLOC_ARENA_MAX = "1";
-
 export interface MemoryRestart {
   /** Node options to add, before the script. */
   flags: string[];
-  /** Environment variables to add (only ones the operator has not set). */
-  env: Record<string, string>;
 }
 
 /**
@@ -98,7 +85,7 @@ export interface MemoryRestart {
  * is nothing to do: an older V8 (its default semi-space is already MAX_SEMI_SPACE_MB or less), a
  * value given by the operator (command line or NODE_OPTIONS, `0` = V8's default: then nothing of
  * ours is applied), a small heap, or no `process.execve` to restart in place with (then
- * NODE_OPTIONS=--max-semi-space-size=16 and MALLOC_ARENA_MAX=1 do it; README).
+ * NODE_OPTIONS=--max-semi-space-size=16 does it; README).
  */
 export function memoryRestart(facts: RuntimeFacts): MemoryRestart | undefined {
   if (Number.parseInt(facts.v8Version, 10) < V8_WITH_LARGE_SEMI_SPACE) return undefined;
@@ -106,11 +93,11 @@ export function memoryRestart(facts: RuntimeFacts): MemoryRestart | undefined {
   if (flagGiven("max-semi-space-size", facts.execArgv) || flagGiven("max-semi-space-size", fromOptions)) return undefined;
   if (facts.heapSizeLimit < SMALL_HEAP_LIMIT) return undefined;
   if (!facts.canExecve) return undefined;
-  return { flags: [`--max-semi-space-size=${MAX_SEMI_SPACE_MB}`], env: facts.mallocArenaMax === undefined ? { MALLOC_ARENA_MAX } : {} };
+  return { flags: [`--max-semi-space-size=${MAX_SEMI_SPACE_MB}`] };
 }
 
 /**
- * Replaces this process (same pid, same stdio, nothing started yet) with node run with the same
+ * Replaces this process (same pid, same stdio and environment, nothing started yet) with node run with the same
  * arguments plus what `memoryRestart` says; returns only when there is nothing to do. Called by
  * src/v8-memory-start.ts, before any other module of the product is loaded.
  */
@@ -118,5 +105,5 @@ export function restartForMemory(facts: RuntimeFacts = currentFacts()): void {
   const restart = memoryRestart(facts);
   if (!restart) return;
   // The flags go last among the node options, before the script and its arguments.
-  execve!.call(process, process.execPath, [process.execPath, ...process.execArgv, ...restart.flags, ...process.argv.slice(1)], { ...process.env, ...restart.env });
+  execve!.call(process, process.execPath, [process.execPath, ...process.execArgv, ...restart.flags, ...process.argv.slice(1)], process.env);
 }
