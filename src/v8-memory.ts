@@ -65,13 +65,19 @@ export interface RuntimeFacts {
   canExecve: boolean;
 }
 
+/** Under Node's permission model (`--permission`) execve needs `--allow-child-process`. */
+function mayStartProcesses(): boolean {
+  const permission = (process as { permission?: { has(scope: string): boolean } }).permission;
+  return permission === undefined || permission.has("child");
+}
+
 export function currentFacts(): RuntimeFacts {
   return {
     execArgv: process.execArgv,
     nodeOptions: process.env.NODE_OPTIONS,
     v8Version: process.versions.v8,
     heapSizeLimit: v8.getHeapStatistics().heap_size_limit,
-    canExecve: typeof execve === "function" && process.platform !== "win32",
+    canExecve: typeof execve === "function" && process.platform !== "win32" && mayStartProcesses(),
   };
 }
 
@@ -104,6 +110,10 @@ export function memoryRestart(facts: RuntimeFacts): MemoryRestart | undefined {
 export function restartForMemory(facts: RuntimeFacts = currentFacts()): void {
   const restart = memoryRestart(facts);
   if (!restart) return;
-  // The flags go last among the node options, before the script and its arguments.
-  execve!.call(process, process.execPath, [process.execPath, ...process.execArgv, ...restart.flags, ...process.argv.slice(1)], process.env);
+  try {
+    // The flags go last among the node options, before the script and its arguments.
+    execve!.call(process, process.execPath, [process.execPath, ...process.execArgv, ...restart.flags, ...process.argv.slice(1)], process.env);
+  } catch {
+    // Refused (e.g. a permission model we did not foresee): start as we are, with V8's young generation.
+  }
 }

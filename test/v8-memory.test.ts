@@ -69,6 +69,12 @@ describe("at start, in a real process", () => {
     expect(report.mallocArenaMax).toBe("3"); // the environment is passed on as it was
   }, 30_000);
 
+  // Node's permission model (--permission: Node >= 22) refuses execve without --allow-child-process.
+  it.runIf(Number(process.versions.node.split(".")[0]) >= 22)("under --permission without child processes: starts, not restarted", async () => {
+    const { report } = await startedProcess(["--permission", "--allow-fs-read=*", "--allow-worker"]);
+    expect(report.execArgv).not.toContain(FLAG);
+  }, 30_000);
+
   it("a semi-space given on the command line is kept as given, and nothing else is changed", async () => {
     const { report } = await startedProcess(["--max-semi-space-size=32"]);
     expect(report.execArgv).toContain("--max-semi-space-size=32");
