@@ -129,6 +129,78 @@ describe("registration lock", () => {
     expect(await lockB.withLock(k, { timeoutMs: 0, wait: false }, async () => "ran")).toBe("ran");
   });
 
+  describe("taken by the first-attempt statement (withLockTakenBy + recordFirstAttemptTakingLock)", () => {
+    const intent = (originId: string) => ({ sdkAppId: 1, originId, name: "B", avatar: null, originIdGenerated: false });
+    const rowOf = async (originId: string) => (await a.sql`select status, attempts, user_id, name from classroom_users where origin_id = ${originId}`)[0];
+
+    it("writes nothing while another replica holds the key, then sees what the holder wrote", async () => {
+      const k = { sdkAppId: 1, originId: "taken-after-holder" };
+      const holder = await hold(lockA, k);
+      let startedBeforeLock = false;
+      let recordedRow: unknown = "not yet";
+      const waiter = lockB.withLockTakenBy(
+        k,
+        { timeoutMs: 5_000 },
+        (session, spec) => repoA.recordFirstAttemptTakingLock(session, spec, intent(k.originId)),
+        async (taken) => {
+          startedBeforeLock = true; // `fn` runs alongside the statement, before the lock is granted
+          recordedRow = await taken;
+          // Held until fn settles: the holder's replica cannot take the key meanwhile.
+          return lockA.withLock(k, { timeoutMs: 0, wait: false }, async () => "ran");
+        },
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      expect(startedBeforeLock).toBe(true);
+      expect(recordedRow).toBe("not yet");
+      expect(await rowOf(k.originId)).toBeUndefined(); // the insert waits for the lock: nothing written
+      // The holder registers the key meanwhile (as a request that got there first would).
+      const mine = (await repoA.recordFirstAttempt(intent(k.originId)))!;
+      await repoA.markRegistered(mine.id, { userId: "holder-user" });
+      holder.release();
+      expect(await holder.done).toBe("held");
+      expect(await waiter).toBeUndefined(); // try-lock from the other replica failed: still held by fn
+      // Its snapshot predates the holder's write, but ON CONFLICT saw it: nothing written, nothing returned.
+      expect(recordedRow).toBeUndefined();
+      expect(await rowOf(k.originId)).toEqual({ status: "registered", attempts: 1, user_id: "holder-user", name: "B" });
+      // Released afterwards.
+      expect(await lockA.withLock(k, { timeoutMs: 0, wait: false }, async () => "ran")).toBe("ran");
+    });
+
+    it("inserts the pending row with its first attempt once it holds the lock", async () => {
+      const k = { sdkAppId: 1, originId: "taken-free" };
+      const row = await lockB.withLockTakenBy(k, { timeoutMs: 1_000 }, (session, spec) => repoA.recordFirstAttemptTakingLock(session, spec, intent(k.originId)), (taken) => taken);
+      expect(row).toMatchObject({ sdkAppId: 1, originId: "taken-free", status: "pending", attempts: 1, name: "B", userId: null });
+      expect(await rowOf(k.originId)).toEqual({ status: "pending", attempts: 1, user_id: null, name: "B" });
+    });
+
+    it("a lock wait past the timeout is LockTimeoutError, writes nothing, and fn hears it first", async () => {
+      const k = { sdkAppId: 1, originId: "taken-timeout" };
+      const holder = await hold(lockA, k);
+      const startedAt = Date.now();
+      let fnSaw: unknown;
+      const error = await lockB
+        .withLockTakenBy(
+          k,
+          { timeoutMs: 250 },
+          (session, spec) => repoA.recordFirstAttemptTakingLock(session, spec, intent(k.originId)),
+          async (taken) => taken.catch((e: unknown) => {
+            fnSaw = e;
+            throw e;
+          }),
+        )
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LockTimeoutError);
+      expect(fnSaw).toBe(error);
+      expect((error as LockTimeoutError).waitedMs).toBeGreaterThanOrEqual(200);
+      expect(Date.now() - startedAt).toBeLessThan(2_000);
+      expect(await rowOf(k.originId)).toBeUndefined();
+      holder.release();
+      await holder.done;
+      // Nothing of B's stays locked.
+      expect(await lockA.withLock(k, { timeoutMs: 0, wait: false }, async () => "ran")).toBe("ran");
+    });
+  });
+
   it("a release after the holder's function throws", async () => {
     await expect(lockB.withLock(key, { timeoutMs: 1_000 }, async () => { throw new Error("boom"); })).rejects.toThrow("boom");
     expect(await lockA.withLock(key, { timeoutMs: 0, wait: false }, async () => "ran")).toBe("ran");
