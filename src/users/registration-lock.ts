@@ -38,20 +38,6 @@ export class LockTimeoutError extends Error {
 }
 
 /**
- * What a statement that takes a key's lock itself must lock (withLockTakenBy): the two-key advisory
- * lock `pg_advisory_lock(namespace, hashtext(keyText))`, waiting at most `timeoutMs` (PostgreSQL's
- * `lock_timeout`, set in the same statement before the lock is asked for).
- */
-export interface AdvisoryLockSpec {
-  namespace: number;
-  keyText: string;
-  timeoutMs: number;
-}
-
-/** PostgreSQL's lock_not_available: a lock wait ran past `lock_timeout`. */
-const LOCK_NOT_AVAILABLE = "55P03";
-
-/**
  * The per-key registration lock, shared by every replica: work on one (sdkAppId, originId) is
  * serialised across the deployment. Knows nothing about LCIC or GraphQL; use cases take it through
  * withKeyLock (below), which turns a wait that timed out into RegistrationBusyError.
@@ -91,48 +77,15 @@ export class RegistrationLock {
     options: { timeoutMs: number; wait?: boolean; returnBeforeRelease?: boolean },
     fn: () => Promise<T>,
   ): Promise<T | undefined> {
-    return this.withLockReturning(key, options, undefined, () => fn());
-  }
-
-  /**
-   * As withLock (waiting), but the key's lock is taken by the caller's own statement, `take`, run on
-   * the lock's connection with the lock's spec: one round trip that takes the lock and does the
-   * first thing its holder does (registration: the record of the first attempt). `take` must take
-   * exactly that lock, first thing in the statement (a materialised CTE), and write nothing if it
-   * is not granted; a `lock_timeout` refusal (55P03) becomes LockTimeoutError.
-   *
-   * `fn` starts as soon as the in-process gates are passed, alongside `take`, with `take`'s promise:
-   * it may start work that needs no lock (the LCIC pacer's reservation) and must await `taken`
-   * before anything that does. The lock is held from `taken`'s fulfilment until `fn` settles (or,
-   * with `returnBeforeRelease`, until right after). When `take` fails, `fn` is left to settle and
-   * the failure is thrown; the connection is then ended, not reused, since a session lock taken by
-   * a statement that failed afterwards outlives the statement.
-   */
-  async withLockTakenBy<R, T>(
-    key: RegistrationKey,
-    options: { timeoutMs: number; returnBeforeRelease?: boolean },
-    take: (session: postgres.Sql, lock: AdvisoryLockSpec) => Promise<R>,
-    fn: (taken: Promise<R>) => Promise<T>,
-  ): Promise<T> {
-    // With `take` given, `taken` is take's own promise (void only for the plain withLock).
-    return (await this.withLockReturning(key, options, take, fn as (taken: Promise<R | void>) => Promise<T>)) as T;
-  }
-
-  private async withLockReturning<R, T>(
-    key: RegistrationKey,
-    options: { timeoutMs: number; wait?: boolean; returnBeforeRelease?: boolean },
-    take: ((session: postgres.Sql, lock: AdvisoryLockSpec) => Promise<R>) | undefined,
-    fn: (taken: Promise<R | void>) => Promise<T>,
-  ): Promise<T | undefined> {
-    if (!options.returnBeforeRelease) return this.withLockReleased(key, options, take, fn);
+    if (!options.returnBeforeRelease) return this.withLockReleased(key, options, fn);
     // `fn`'s value is handed back as soon as `fn` resolves; the unlock (one round trip) and the
     // release of the in-process gates follow without the caller waiting for them. Until then the key
     // stays locked, in PostgreSQL and in this process, so the next holder still starts after it.
     // A failure of `fn` (or of taking the lock) is handed back only once everything is released.
     let resolved!: (value: T) => void;
     const early = new Promise<T>((resolve) => (resolved = resolve));
-    const whole = this.withLockReleased(key, options, take, async (taken) => {
-      const value = await fn(taken);
+    const whole = this.withLockReleased(key, options, async () => {
+      const value = await fn();
       resolved(value);
       return value;
     });
@@ -144,11 +97,10 @@ export class RegistrationLock {
     return Promise.race([early, whole]);
   }
 
-  private async withLockReleased<R, T>(
+  private async withLockReleased<T>(
     key: RegistrationKey,
     options: { timeoutMs: number; wait?: boolean },
-    take: ((session: postgres.Sql, lock: AdvisoryLockSpec) => Promise<R>) | undefined,
-    fn: (taken: Promise<R | void>) => Promise<T>,
+    fn: () => Promise<T>,
   ): Promise<T | undefined> {
     const lockKey = lockKeyOf(key);
     const wait = options.wait !== false;
@@ -170,7 +122,7 @@ export class RegistrationLock {
           throw new LockTimeoutError("timed out waiting for a connection to take the registration lock", Date.now() - startedAt);
         }
         try {
-          return await this.withAdvisoryLock(lockKey, wait, startedAt, deadline, take, fn);
+          return await this.withAdvisoryLock(lockKey, wait, startedAt, deadline, fn);
         } finally {
           this.lockConnections.release();
         }
@@ -205,7 +157,7 @@ export class RegistrationLock {
           select pg_advisory_lock(${LOCK_NAMESPACE}, s.h)
             from (select distinct hashtext(k) as h from unnest(${keys}::text[]) as k order by 1) as s`;
       } catch (error) {
-        if ((error as { code?: string }).code === LOCK_NOT_AVAILABLE) throw new LockTimeoutError("timed out waiting for the registration locks of a batch", Date.now() - startedAt);
+        if ((error as { code?: string }).code === "55P03") throw new LockTimeoutError("timed out waiting for the registration locks of a batch", Date.now() - startedAt);
         throw error;
       }
       return await fn();
@@ -228,37 +180,13 @@ export class RegistrationLock {
    * connection is lost meanwhile. A connection whose lock was released cleanly is kept idle for the
    * next registration (IDLE_LOCK_SESSION_MS); any other is ended.
    */
-  private async withAdvisoryLock<R, T>(
-    lockKey: string,
-    wait: boolean,
-    startedAt: number,
-    deadline: number,
-    take: ((session: postgres.Sql, lock: AdvisoryLockSpec) => Promise<R>) | undefined,
-    fn: (taken: Promise<R | void>) => Promise<T>,
-  ): Promise<T | undefined> {
+  private async withAdvisoryLock<T>(lockKey: string, wait: boolean, startedAt: number, deadline: number, fn: () => Promise<T>): Promise<T | undefined> {
     const session = this.idleLockSessions.pop()?.session ?? this.openSession();
     this.lockSessionsInUse += 1;
     let locked = false;
     // Kept for reuse only when it provably holds no lock of ours: a clean "not taken" or a confirmed unlock.
     let reusable = false;
     try {
-      if (take) {
-        const lock = { namespace: LOCK_NAMESPACE, keyText: lockKey, timeoutMs: Math.max(1, Math.round(deadline - Date.now())) };
-        const taken = take(session, lock).catch((error: unknown) => {
-          if ((error as { code?: string }).code === LOCK_NOT_AVAILABLE) throw new LockTimeoutError("timed out waiting for the registration lock", Date.now() - startedAt);
-          throw error;
-        });
-        const result = fn(taken);
-        result.catch(() => undefined); // settled below, after `taken`; not an unhandled rejection meanwhile
-        try {
-          await taken;
-        } catch (error) {
-          await result.catch(() => undefined); // `fn` waited on `taken`: let it finish before the caller hears
-          throw error;
-        }
-        locked = true;
-        return await result;
-      }
       // Advisory locks are PostgreSQL functions that Drizzle's builder cannot express.
       if (!wait) {
         const [row] = await session<{ ok: boolean }[]>`select pg_try_advisory_lock(${LOCK_NAMESPACE}, hashtext(${lockKey})) as ok`;
@@ -274,12 +202,12 @@ export class RegistrationLock {
             with t as materialized (select set_config('lock_timeout', ${`${Math.max(1, Math.round(deadline - Date.now()))}ms`}, false))
             select pg_advisory_lock(${LOCK_NAMESPACE}, hashtext(${lockKey})) from t`;
         } catch (error) {
-          if ((error as { code?: string }).code === LOCK_NOT_AVAILABLE) throw new LockTimeoutError("timed out waiting for the registration lock", Date.now() - startedAt);
+          if ((error as { code?: string }).code === "55P03") throw new LockTimeoutError("timed out waiting for the registration lock", Date.now() - startedAt);
           throw error;
         }
       }
       locked = true;
-      return await fn(Promise.resolve());
+      return await fn();
     } finally {
       // Unlock explicitly: the release must not wait for a connection's teardown. It may fail if the
       // connection dropped: the lock went with the session. A connection not known to be clean is ended.
@@ -373,26 +301,6 @@ class KeyedGates {
   leave(key: string): void {
     const entry = this.gates.get(key);
     if (entry && --entry.users === 0) this.gates.delete(key);
-  }
-}
-
-/**
- * withKeyLock with the lock taken by the caller's own statement (RegistrationLock.withLockTakenBy):
- * `fn` runs alongside `take` and must await `taken` before anything that needs the lock.
- */
-export async function withKeyLockTakenBy<R, T>(
-  lock: RegistrationLock,
-  key: RegistrationKey,
-  timeoutMs: number,
-  take: (session: postgres.Sql, lock: AdvisoryLockSpec) => Promise<R>,
-  fn: (taken: Promise<R>) => Promise<T>,
-  options: { returnBeforeRelease?: boolean } = {},
-): Promise<T> {
-  try {
-    return await lock.withLockTakenBy(key, { timeoutMs, ...options }, take, fn);
-  } catch (error) {
-    if (error instanceof LockTimeoutError) throw new RegistrationBusyError(key.originId, error.waitedMs);
-    throw error;
   }
 }
 

@@ -5,7 +5,7 @@ import { adoptLcicUser, lcicUserIdByOriginIdOrUndefined } from "./adoption.js";
 import { resolveSdkAppId, type UsersContext } from "./context.js";
 import { ClassroomUserNotFoundError, OriginIdExistsError } from "./errors.js";
 import { callLcic, toDomainError } from "./lcic-errors.js";
-import { withKeyLock, withKeyLockTakenBy, type RegistrationKey } from "./registration-lock.js";
+import { withKeyLock, type RegistrationKey } from "./registration-lock.js";
 import type { ClassroomUserRow } from "./repository.js";
 import { isTokenFresh, readStoredToken, sealToken } from "./tokens.js";
 import { parseRegisterInput } from "./validation.js";
@@ -90,17 +90,15 @@ export class Registration {
     const intent = { ...key, ...profile, originIdGenerated };
     // The caller is answered once the user is stored; the key's lock is released right after, without
     // the caller waiting for that round trip (every write of ours is committed by then).
-    return withKeyLockTakenBy(
+    return withKeyLock(
       this.ctx.lock,
       key,
       this.ctx.lockTimeoutMs,
-      // The usual case, in the very statement that takes the key's lock: the key has no row, or a
-      // pending one never sent to LCIC. The pending row and its first attempt are committed together,
-      // under the lock, before RegisterUser is sent.
-      (session, lock) => repository.recordFirstAttemptTakingLock(session, lock, intent),
-      async (recorded) => {
-        // Runs alongside that statement: the client reserves the call's pacer slot meanwhile, and
-        // sends only once `recorded` is committed (see registerPending). Everything after it holds the lock.
+      async () => {
+        // The usual case, in one statement: the key has no row, or a pending one never sent to LCIC.
+        // The pending row and its first attempt are committed together before RegisterUser is sent
+        // (the client reserves the call's pacer slot meanwhile: see registerPending).
+        const recorded = repository.recordFirstAttempt(intent);
         const first = await this.registerPending({ key, recorded }, profile, onExisting).catch((error: unknown) => {
           if (error instanceof NotAFirstAttempt) return undefined;
           throw error;
@@ -184,14 +182,11 @@ export class Registration {
    * row pending, for the next request of the key or the reconciler to complete or clear once LCIC
    * is known not to have the user.
    *
-   * `{ key, recorded }` instead of a row: the first attempt of a key, being recorded by the statement
-   * that takes the key's lock (recordFirstAttemptTakingLock), so this starts before the lock is
-   * held and touches nothing but the pacer until `recorded` is fulfilled. RegisterUser leaves only
-   * once that write is committed (the client's `ready`), while the client reserves the call's pacer
-   * slot alongside it. When the statement writes nothing (the key's row is registered, or has
-   * attempts), nothing is sent and this rejects with NotAFirstAttempt; when the lock is refused, with
-   * its LockTimeoutError. Either way the pacer slot reserved meanwhile is left unused (one slot of
-   * LCIC's budget; only a lock wait across replicas, or a key already worked on, costs one).
+   * `{ key, recorded }` instead of a row: the first attempt of a key, being recorded by
+   * recordFirstAttempt. RegisterUser leaves only once that write is committed (the client's `ready`),
+   * while the client reserves the call's pacer slot alongside it. When recordFirstAttempt writes
+   * nothing (the key's row is registered, or has attempts), nothing is sent and this rejects with
+   * NotAFirstAttempt; the pacer slot reserved meanwhile is left unused.
    */
   private async registerPending(
     from: ClassroomUserRow | { key: RegistrationKey; recorded: Promise<ClassroomUserRow | undefined> },

@@ -49,20 +49,6 @@ class PreparedRowsQuery {
   }
 }
 
-/** recordFirstAttemptTakingLock's statement ($1 lock_timeout, $2/$3 the lock, then the row's fields). */
-const FIRST_ATTEMPT_TAKING_LOCK = (() => {
-  const c = classroomUsers;
-  const q = (column: { name: string }) => `"${column.name}"`;
-  return `with "t" as materialized (select set_config('lock_timeout', $1::text, false)),
-  "lock" as materialized (select pg_advisory_lock($2::int, hashtext($3::text)) from "t")
-insert into "classroom_users" (${[c.sdkAppId, c.originId, c.name, c.avatar, c.originIdGenerated, c.status, c.attempts, c.updatedAt].map(q).join(", ")})
-select $4::bigint, $5::text, $6::text, $7::text, $8::boolean, 'pending', 1, $9::timestamptz from "lock"
-on conflict (${q(c.sdkAppId)}, ${q(c.originId)}) do update
-  set ${q(c.attempts)} = "classroom_users".${q(c.attempts)} + 1, ${q(c.name)} = excluded.${q(c.name)}, ${q(c.avatar)} = excluded.${q(c.avatar)}, ${q(c.updatedAt)} = excluded.${q(c.updatedAt)}
-  where "classroom_users".${q(c.status)} = 'pending' and "classroom_users".${q(c.attempts)} = 0
-returning ${ROW_COLUMNS.map(([, column]) => q(column)).join(", ")}`;
-})();
-
 function toRow(values: unknown[]): ClassroomUserRow {
   const row: Record<string, unknown> = {};
   for (let i = 0; i < ROW_COLUMNS.length; i++) {
@@ -234,40 +220,6 @@ export class UsersRepository {
   }): Promise<ClassroomUserRow | undefined> {
     const [row] = await this.firstAttempt.execute({ ...input, now: new Date() });
     return row;
-  }
-
-  /**
-   * recordFirstAttempt in the statement that takes the key's registration lock, on the lock's own
-   * connection (RegistrationLock.withLockTakenBy): one round trip instead of two. The materialised
-   * CTE sets the wait's lock_timeout and then waits for the lock; only once it is granted is the row
-   * proposed for insertion (the insert reads the CTE's row), so nothing is written without the lock.
-   * The statement began before the wait, but ON CONFLICT decides on the key's latest committed row
-   * (READ COMMITTED), so a row another replica wrote while we waited is seen: a registered one or one
-   * with attempts is left as it is and nothing comes back, as with recordFirstAttempt.
-   *
-   * Raw SQL: Drizzle's builder cannot put a lock before an insert (its insert-select must supply
-   * every column). The columns and the returned row are classroom_users' own (ROW_COLUMNS, mapped as
-   * the lookups map theirs); test/exactly-once/first-attempt.test.ts holds it to recordFirstAttempt.
-   */
-  async recordFirstAttemptTakingLock(
-    session: postgres.Sql,
-    lock: { namespace: number; keyText: string; timeoutMs: number },
-    input: { sdkAppId: number; originId: string; name: string | null; avatar: string | null; originIdGenerated: boolean },
-  ): Promise<ClassroomUserRow | undefined> {
-    const rows = await session
-      .unsafe(FIRST_ATTEMPT_TAKING_LOCK, [
-        `${Math.max(1, Math.round(lock.timeoutMs))}ms`,
-        lock.namespace,
-        lock.keyText,
-        input.sdkAppId,
-        input.originId,
-        input.name,
-        input.avatar,
-        input.originIdGenerated,
-        new Date().toISOString(), // as Drizzle sends timestamps
-      ] as postgres.ParameterOrJSON<never>[], { prepare: true })
-      .values();
-    return rows.length > 0 ? toRow(rows[0]!) : undefined;
   }
 
   /** Counts an attempt to call LCIC for a pending row; committed before the call is made. */
