@@ -129,6 +129,84 @@ describe("registration lock", () => {
     expect(await lockB.withLock(k, { timeoutMs: 0, wait: false }, async () => "ran")).toBe("ran");
   });
 
+  describe("tried by the first-attempt statement (withLockTriedBy + recordFirstAttemptTryingLock)", () => {
+    const intent = (originId: string) => ({ sdkAppId: 1, originId, name: "B", avatar: null, originIdGenerated: false });
+    const rowOf = async (originId: string) => (await a.sql`select status, attempts, user_id, name from classroom_users where origin_id = ${originId}`)[0];
+
+    it("a free lock: taken and the first attempt recorded by the one statement, held until fn settles", async () => {
+      const k = { sdkAppId: 1, originId: "tried-free" };
+      let triedSeen: unknown;
+      const result = await lockB.withLockTriedBy(k, { timeoutMs: 1_000 }, (session, spec) => repoA.recordFirstAttemptTryingLock(session, spec, intent(k.originId)), async (tried, held) => {
+        triedSeen = await tried;
+        await held;
+        // Held: the other replica cannot take the key meanwhile.
+        return lockA.withLock(k, { timeoutMs: 0, wait: false }, async () => "ran");
+      });
+      expect(result).toBeUndefined();
+      expect(triedSeen).toMatchObject({ locked: true, value: { sdkAppId: 1, originId: "tried-free", status: "pending", attempts: 1, name: "B", userId: null } });
+      expect((triedSeen as { value: unknown }).value).toEqual(await repoA.findByOriginId(1, "tried-free")); // the whole row, mapped as a lookup maps it
+      expect(await lockA.withLock(k, { timeoutMs: 0, wait: false }, async () => "ran")).toBe("ran"); // released
+    });
+
+    it("a lock another replica holds: nothing written, `held` only once it is released; the holder's write is then seen", async () => {
+      const k = { sdkAppId: 1, originId: "tried-held" };
+      const holder = await hold(lockA, k);
+      let triedSeen: unknown = "not yet";
+      let heldAt = 0;
+      const waiter = lockB.withLockTriedBy(
+        k,
+        { timeoutMs: 5_000 },
+        (session, spec) => repoA.recordFirstAttemptTryingLock(session, spec, intent(k.originId)),
+        async (tried, held) => {
+          triedSeen = await tried;
+          await held;
+          heldAt = Date.now();
+          // As a registration does after a try that found the lock taken: the first attempt under the lock.
+          return repoA.recordFirstAttempt(intent(k.originId));
+        },
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      expect(triedSeen).toEqual({ locked: false, value: undefined });
+      expect(heldAt).toBe(0);
+      expect(await rowOf(k.originId)).toBeUndefined(); // the try wrote nothing
+      // The holder registers the key meanwhile (a request that got there first).
+      const mine = (await repoA.recordFirstAttempt(intent(k.originId)))!;
+      await repoA.markRegistered(mine.id, { userId: "holder-user" });
+      const releasedAt = Date.now();
+      holder.release();
+      expect(await holder.done).toBe("held");
+      expect(await waiter).toBeUndefined(); // registered meanwhile: nothing recorded
+      expect(heldAt).toBeGreaterThanOrEqual(releasedAt);
+      expect(await rowOf(k.originId)).toEqual({ status: "registered", attempts: 1, user_id: "holder-user", name: "B" });
+      expect(await lockA.withLock(k, { timeoutMs: 0, wait: false }, async () => "ran")).toBe("ran");
+    });
+
+    it("a lock held past the timeout: LockTimeoutError, nothing written, fn hears it through `held`", async () => {
+      const k = { sdkAppId: 1, originId: "tried-timeout" };
+      const holder = await hold(lockA, k);
+      let fnSaw: unknown;
+      const error = await lockB
+        .withLockTriedBy(
+          k,
+          { timeoutMs: 250 },
+          (session, spec) => repoA.recordFirstAttemptTryingLock(session, spec, intent(k.originId)),
+          async (_tried, held) =>
+            held.catch((e: unknown) => {
+              fnSaw = e;
+              throw e;
+            }),
+        )
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LockTimeoutError);
+      expect(fnSaw).toBe(error);
+      expect((error as LockTimeoutError).waitedMs).toBeGreaterThanOrEqual(200);
+      expect(await rowOf(k.originId)).toBeUndefined();
+      holder.release();
+      await holder.done;
+      expect(await lockA.withLock(k, { timeoutMs: 0, wait: false }, async () => "ran")).toBe("ran");
+    });
+  });
+
   it("a release after the holder's function throws", async () => {
     await expect(lockB.withLock(key, { timeoutMs: 1_000 }, async () => { throw new Error("boom"); })).rejects.toThrow("boom");
     expect(await lockA.withLock(key, { timeoutMs: 0, wait: false }, async () => "ran")).toBe("ran");
