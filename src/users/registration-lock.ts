@@ -14,11 +14,6 @@ function lockKeyOf(key: RegistrationKey): string {
 
 const LOCK_NAMESPACE = 7_345_001; // first key of the two-key advisory lock: "classroom-users registration"
 
-type TryTake<R> = (session: postgres.Sql, lock: AdvisoryLockKey) => Promise<LockTried<R>>;
-type LockedFn<R, T> = (tried: Promise<LockTried<R>>, held: Promise<void>) => Promise<T>;
-/** `tried` for the plain withLock, whose `fn` ignores it. */
-const NOT_TRIED: Promise<LockTried<never>> = Promise.resolve({ locked: true, value: undefined as never });
-
 /**
  * Most lock connections open at once, beside the pool (each registration in flight holds one).
  * 10: LCIC's pace (20 a second) keeps few registrations in flight.
@@ -41,24 +36,6 @@ export class LockTimeoutError extends Error {
     super(message);
   }
 }
-
-/**
- * The key's lock as a statement that tries it itself must name it (withLockTriedBy): the two-key
- * advisory lock `pg_try_advisory_lock(namespace, hashtext(keyText))`.
- */
-export interface AdvisoryLockKey {
-  namespace: number;
-  keyText: string;
-}
-
-/** What a statement that tries the key's lock (withLockTriedBy) found: whether it got it, and its own result. */
-export interface LockTried<R> {
-  locked: boolean;
-  value: R;
-}
-
-/** PostgreSQL's lock_not_available: a lock wait ran past `lock_timeout`. */
-const LOCK_NOT_AVAILABLE = "55P03";
 
 /**
  * The per-key registration lock, shared by every replica: work on one (sdkAppId, originId) is
@@ -100,49 +77,15 @@ export class RegistrationLock {
     options: { timeoutMs: number; wait?: boolean; returnBeforeRelease?: boolean },
     fn: () => Promise<T>,
   ): Promise<T | undefined> {
-    return this.withLockRun(key, options, undefined, () => fn());
-  }
-
-  /**
-   * As withLock (waiting), but the lock is first tried by the caller's own statement, `tryTake`, run
-   * on the lock's connection: one round trip that takes a free lock and does the first thing its
-   * holder does (registration: the record of its first attempt). `tryTake` must try exactly that
-   * lock without waiting (`pg_try_advisory_lock`), first thing in the statement, and write nothing
-   * unless it got it. When the lock was not free, it is then waited for as withLock waits.
-   *
-   * `fn` starts once the in-process gates are passed, alongside `tryTake`, with two promises: `tried`
-   * (what tryTake found) and `held` (fulfilled once the lock is held: by tryTake, or by the wait after
-   * it; rejected with LockTimeoutError). It may start work that needs no lock alongside `tried`, and
-   * must await `held` (or a `tried` that got the lock) before anything that does. The lock is released
-   * when `fn` settles (with `returnBeforeRelease`, right after). If `tryTake` fails, `held` rejects with
-   * its error, `fn` is left to settle, the error is thrown, and the connection is ended rather than
-   * reused: a session lock taken by a statement that failed afterwards outlives the statement.
-   */
-  async withLockTriedBy<R, T>(
-    key: RegistrationKey,
-    options: { timeoutMs: number; returnBeforeRelease?: boolean },
-    tryTake: (session: postgres.Sql, lock: AdvisoryLockKey) => Promise<LockTried<R>>,
-    fn: (tried: Promise<LockTried<R>>, held: Promise<void>) => Promise<T>,
-  ): Promise<T> {
-    // With `tryTake` given, `tried` is its own promise (a placeholder only for the plain withLock).
-    return (await this.withLockRun(key, options, tryTake, fn as LockedFn<unknown, T>)) as T;
-  }
-
-  private async withLockRun<R, T>(
-    key: RegistrationKey,
-    options: { timeoutMs: number; wait?: boolean; returnBeforeRelease?: boolean },
-    tryTake: TryTake<R> | undefined,
-    fn: LockedFn<R, T>,
-  ): Promise<T | undefined> {
-    if (!options.returnBeforeRelease) return this.withLockReleased(key, options, tryTake, fn);
+    if (!options.returnBeforeRelease) return this.withLockReleased(key, options, fn);
     // `fn`'s value is handed back as soon as `fn` resolves; the unlock (one round trip) and the
     // release of the in-process gates follow without the caller waiting for them. Until then the key
     // stays locked, in PostgreSQL and in this process, so the next holder still starts after it.
     // A failure of `fn` (or of taking the lock) is handed back only once everything is released.
     let resolved!: (value: T) => void;
     const early = new Promise<T>((resolve) => (resolved = resolve));
-    const whole = this.withLockReleased(key, options, tryTake, async (tried, held) => {
-      const value = await fn(tried, held);
+    const whole = this.withLockReleased(key, options, async () => {
+      const value = await fn();
       resolved(value);
       return value;
     });
@@ -154,11 +97,10 @@ export class RegistrationLock {
     return Promise.race([early, whole]);
   }
 
-  private async withLockReleased<R, T>(
+  private async withLockReleased<T>(
     key: RegistrationKey,
     options: { timeoutMs: number; wait?: boolean },
-    tryTake: TryTake<R> | undefined,
-    fn: LockedFn<R, T>,
+    fn: () => Promise<T>,
   ): Promise<T | undefined> {
     const lockKey = lockKeyOf(key);
     const wait = options.wait !== false;
@@ -180,7 +122,7 @@ export class RegistrationLock {
           throw new LockTimeoutError("timed out waiting for a connection to take the registration lock", Date.now() - startedAt);
         }
         try {
-          return await this.withAdvisoryLock(lockKey, wait, startedAt, deadline, tryTake, fn);
+          return await this.withAdvisoryLock(lockKey, wait, startedAt, deadline, fn);
         } finally {
           this.lockConnections.release();
         }
@@ -215,7 +157,7 @@ export class RegistrationLock {
           select pg_advisory_lock(${LOCK_NAMESPACE}, s.h)
             from (select distinct hashtext(k) as h from unnest(${keys}::text[]) as k order by 1) as s`;
       } catch (error) {
-        if ((error as { code?: string }).code === LOCK_NOT_AVAILABLE) throw new LockTimeoutError("timed out waiting for the registration locks of a batch", Date.now() - startedAt);
+        if ((error as { code?: string }).code === "55P03") throw new LockTimeoutError("timed out waiting for the registration locks of a batch", Date.now() - startedAt);
         throw error;
       }
       return await fn();
@@ -238,35 +180,13 @@ export class RegistrationLock {
    * connection is lost meanwhile. A connection whose lock was released cleanly is kept idle for the
    * next registration (IDLE_LOCK_SESSION_MS); any other is ended.
    */
-  private async withAdvisoryLock<R, T>(
-    lockKey: string,
-    wait: boolean,
-    startedAt: number,
-    deadline: number,
-    tryTake: TryTake<R> | undefined,
-    fn: LockedFn<R, T>,
-  ): Promise<T | undefined> {
+  private async withAdvisoryLock<T>(lockKey: string, wait: boolean, startedAt: number, deadline: number, fn: () => Promise<T>): Promise<T | undefined> {
     const session = this.idleLockSessions.pop()?.session ?? this.openSession();
     this.lockSessionsInUse += 1;
     let locked = false;
     // Kept for reuse only when it provably holds no lock of ours: a clean "not taken" or a confirmed unlock.
     let reusable = false;
     try {
-      if (tryTake) {
-        const tried = tryTake(session, { namespace: LOCK_NAMESPACE, keyText: lockKey });
-        // Not free: wait for it on the same connection, as withLock does.
-        const held = tried.then((t) => (t.locked ? undefined : this.waitForLock(session, lockKey, startedAt, deadline)));
-        const result = fn(tried, held);
-        result.catch(() => undefined); // settled below, after `held`; not an unhandled rejection meanwhile
-        try {
-          await held;
-        } catch (error) {
-          await result.catch(() => undefined); // `fn` waited on `held`: let it finish before the caller hears
-          throw error;
-        }
-        locked = true;
-        return await result;
-      }
       // Advisory locks are PostgreSQL functions that Drizzle's builder cannot express.
       if (!wait) {
         const [row] = await session<{ ok: boolean }[]>`select pg_try_advisory_lock(${LOCK_NAMESPACE}, hashtext(${lockKey})) as ok`;
@@ -275,10 +195,19 @@ export class RegistrationLock {
           return undefined;
         }
       } else {
-        await this.waitForLock(session, lockKey, startedAt, deadline);
+        try {
+          // One statement, one round trip: the materialised CTE sets this wait's lock_timeout for the
+          // session before the outer select asks for the lock.
+          await session`
+            with t as materialized (select set_config('lock_timeout', ${`${Math.max(1, Math.round(deadline - Date.now()))}ms`}, false))
+            select pg_advisory_lock(${LOCK_NAMESPACE}, hashtext(${lockKey})) from t`;
+        } catch (error) {
+          if ((error as { code?: string }).code === "55P03") throw new LockTimeoutError("timed out waiting for the registration lock", Date.now() - startedAt);
+          throw error;
+        }
       }
       locked = true;
-      return await fn(NOT_TRIED, Promise.resolve());
+      return await fn();
     } finally {
       // Unlock explicitly: the release must not wait for a connection's teardown. It may fail if the
       // connection dropped: the lock went with the session. A connection not known to be clean is ended.
@@ -293,21 +222,6 @@ export class RegistrationLock {
       } else {
         await session.end({ timeout: 1 }).catch(() => undefined);
       }
-    }
-  }
-
-  /** Waits on `session` for the key's lock until `deadline`; past it, LockTimeoutError (nothing held). */
-  private async waitForLock(session: postgres.Sql, lockKey: string, startedAt: number, deadline: number): Promise<void> {
-    try {
-      // One statement, one round trip: the materialised CTE sets this wait's lock_timeout for the
-      // session before the outer select asks for the lock. (Advisory locks are PostgreSQL functions
-      // that Drizzle's builder cannot express.)
-      await session`
-        with t as materialized (select set_config('lock_timeout', ${`${Math.max(1, Math.round(deadline - Date.now()))}ms`}, false))
-        select pg_advisory_lock(${LOCK_NAMESPACE}, hashtext(${lockKey})) from t`;
-    } catch (error) {
-      if ((error as { code?: string }).code === LOCK_NOT_AVAILABLE) throw new LockTimeoutError("timed out waiting for the registration lock", Date.now() - startedAt);
-      throw error;
     }
   }
 
@@ -387,23 +301,6 @@ class KeyedGates {
   leave(key: string): void {
     const entry = this.gates.get(key);
     if (entry && --entry.users === 0) this.gates.delete(key);
-  }
-}
-
-/** withKeyLock with the lock first tried by the caller's own statement (RegistrationLock.withLockTriedBy). */
-export async function withKeyLockTriedBy<R, T>(
-  lock: RegistrationLock,
-  key: RegistrationKey,
-  timeoutMs: number,
-  tryTake: (session: postgres.Sql, lock: AdvisoryLockKey) => Promise<LockTried<R>>,
-  fn: (tried: Promise<LockTried<R>>, held: Promise<void>) => Promise<T>,
-  options: { returnBeforeRelease?: boolean } = {},
-): Promise<T> {
-  try {
-    return await lock.withLockTriedBy(key, { timeoutMs, ...options }, tryTake, fn);
-  } catch (error) {
-    if (error instanceof LockTimeoutError) throw new RegistrationBusyError(key.originId, error.waitedMs);
-    throw error;
   }
 }
 

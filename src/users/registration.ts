@@ -5,7 +5,7 @@ import { adoptLcicUser, lcicUserIdByOriginIdOrUndefined } from "./adoption.js";
 import { resolveSdkAppId, type UsersContext } from "./context.js";
 import { ClassroomUserNotFoundError, OriginIdExistsError } from "./errors.js";
 import { callLcic, toDomainError } from "./lcic-errors.js";
-import { withKeyLock, withKeyLockTriedBy, type RegistrationKey } from "./registration-lock.js";
+import { withKeyLock, type RegistrationKey } from "./registration-lock.js";
 import type { ClassroomUserRow } from "./repository.js";
 import { isTokenFresh, readStoredToken, sealToken } from "./tokens.js";
 import { parseRegisterInput } from "./validation.js";
@@ -90,31 +90,20 @@ export class Registration {
     const intent = { ...key, ...profile, originIdGenerated };
     // The caller is answered once the user is stored; the key's lock is released right after, without
     // the caller waiting for that round trip (every write of ours is committed by then).
-    const firstAttempt = (recorded: Promise<ClassroomUserRow | undefined>) =>
-      this.registerPending({ key, recorded }, profile, onExisting).catch((error: unknown) => {
-        if (error instanceof NotAFirstAttempt) return undefined;
-        throw error;
-      });
-    return withKeyLockTriedBy(
+    return withKeyLock(
       this.ctx.lock,
       key,
       this.ctx.lockTimeoutMs,
-      // The usual case, in one round trip: the key's lock is free, and the key has no row or a pending
-      // one never sent to LCIC. The statement that gets the lock commits the pending row and its first
-      // attempt, before RegisterUser is sent; the client reserves the call's pacer slot alongside it
-      // (see registerPending).
-      (session, lock) => repository.recordFirstAttemptTryingLock(session, lock, intent),
-      async (tried, held) => {
-        let first = await firstAttempt(tried.then((t) => (t.locked ? t.value : undefined)));
+      async () => {
+        // The usual case, in one statement: the key has no row, or a pending one never sent to LCIC.
+        // The pending row and its first attempt are committed together before RegisterUser is sent
+        // (the client reserves the call's pacer slot meanwhile: see registerPending).
+        const recorded = repository.recordFirstAttempt(intent);
+        const first = await this.registerPending({ key, recorded }, profile, onExisting).catch((error: unknown) => {
+          if (error instanceof NotAFirstAttempt) return undefined;
+          throw error;
+        });
         if (first) return first;
-        const { locked } = await tried;
-        await held; // everything below holds the key's lock
-        if (!locked) {
-          // Another request of the deployment had the key (that try's pacer slot went unused); now it
-          // is ours: the same first attempt, as its own statement beside a new reservation.
-          first = await firstAttempt(repository.recordFirstAttempt(intent));
-          if (first) return first;
-        }
         // Otherwise the key's row is registered, or pending with attempts that may have reached LCIC.
         let row = await repository.findByOriginId(sdkAppId, originId);
         if (!row) {
@@ -193,13 +182,11 @@ export class Registration {
    * row pending, for the next request of the key or the reconciler to complete or clear once LCIC
    * is known not to have the user.
    *
-   * `{ key, recorded }` instead of a row: the first attempt of a key, being recorded (by the statement
-   * that tries the key's lock, recordFirstAttemptTryingLock, or under the lock by recordFirstAttempt).
-   * Nothing but the pacer is touched before `recorded` is fulfilled, and RegisterUser leaves only
-   * once that write is committed (the client's `ready`), while the client reserves the call's pacer
-   * slot alongside it. When nothing was recorded (the lock was not free; the key's row is registered,
-   * or has attempts), nothing is sent and this rejects with NotAFirstAttempt; the pacer slot reserved
-   * meanwhile is left unused (one slot of LCIC's budget, only when the key was being worked on).
+   * `{ key, recorded }` instead of a row: the first attempt of a key, being recorded by
+   * recordFirstAttempt. RegisterUser leaves only once that write is committed (the client's `ready`),
+   * while the client reserves the call's pacer slot alongside it. When recordFirstAttempt writes
+   * nothing (the key's row is registered, or has attempts), nothing is sent and this rejects with
+   * NotAFirstAttempt; the pacer slot reserved meanwhile is left unused.
    */
   private async registerPending(
     from: ClassroomUserRow | { key: RegistrationKey; recorded: Promise<ClassroomUserRow | undefined> },
@@ -231,13 +218,9 @@ export class Registration {
       try {
         if (round === 1 && first) {
           const ready = first.recorded.then((recorded) => {
-            if (!recorded) throw new NotAFirstAttempt("the key's lock was not free, or its row is registered or has attempts");
+            if (!recorded) throw new NotAFirstAttempt("the key's row is registered or has attempts");
           });
-          // Nothing recorded, nothing to send: stop waiting for the pacer slot at once. (Aborted only when
-          // `ready` failed, so never a call that left: the client sends only after `ready` succeeded.)
-          const nothingToSend = new AbortController();
-          ready.catch(() => nothingToSend.abort());
-          registered = await lcic.registerUser(input, { ready, signal: nothingToSend.signal });
+          registered = await lcic.registerUser(input, { ready });
           attempt = (await first.recorded)!;
         } else {
           attempt = await repository.recordAttempt(row!.id, profile.name, profile.avatar);

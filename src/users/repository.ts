@@ -49,26 +49,6 @@ class PreparedRowsQuery {
   }
 }
 
-/**
- * recordFirstAttemptTryingLock's statement: $1/$2 the lock, then the row's fields ($8 the time, as
- * ISO text, as Drizzle sends timestamps). Answers one row: `locked`, then the recorded row's columns
- * (null when nothing was recorded).
- */
-const FIRST_ATTEMPT_TRYING_LOCK = (() => {
-  const c = classroomUsers;
-  const q = (column: { name: string }) => `"${column.name}"`;
-  return `with "lock" as materialized (select pg_try_advisory_lock($1::int, hashtext($2::text)) as "locked"),
-"recorded" as (
-  insert into "classroom_users" (${[c.sdkAppId, c.originId, c.name, c.avatar, c.originIdGenerated, c.status, c.attempts, c.updatedAt].map(q).join(", ")})
-  select $3::bigint, $4::text, $5::text, $6::text, $7::boolean, 'pending', 1, $8::timestamptz from "lock" where "lock"."locked"
-  on conflict (${q(c.sdkAppId)}, ${q(c.originId)}) do update
-    set ${q(c.attempts)} = "classroom_users".${q(c.attempts)} + 1, ${q(c.name)} = excluded.${q(c.name)}, ${q(c.avatar)} = excluded.${q(c.avatar)}, ${q(c.updatedAt)} = excluded.${q(c.updatedAt)}
-    where "classroom_users".${q(c.status)} = 'pending' and "classroom_users".${q(c.attempts)} = 0
-  returning ${ROW_COLUMNS.map(([, column]) => q(column)).join(", ")}
-)
-select "lock"."locked", ${ROW_COLUMNS.map(([, column]) => `"recorded".${q(column)}`).join(", ")} from "lock" left join "recorded" on true`;
-})();
-
 function toRow(values: unknown[]): ClassroomUserRow {
   const row: Record<string, unknown> = {};
   for (let i = 0; i < ROW_COLUMNS.length; i++) {
@@ -240,35 +220,6 @@ export class UsersRepository {
   }): Promise<ClassroomUserRow | undefined> {
     const [row] = await this.firstAttempt.execute({ ...input, now: new Date() });
     return row;
-  }
-
-  /**
-   * recordFirstAttempt in the statement that tries the key's registration lock, on the lock's own
-   * connection (RegistrationLock.withLockTriedBy): a free lock and the record cost one round trip
-   * instead of two. The lock is tried first (a materialised CTE); only when it was granted is the row
-   * proposed for insertion (the insert reads that CTE), so nothing is written without the lock.
-   * Returns whether the lock was got and, if so, what recordFirstAttempt would: the row, or undefined
-   * when the key's row is registered or has attempts (left as it is).
-   *
-   * Raw SQL: Drizzle's builder cannot put a lock before an insert (its insert-select must supply
-   * every column). The columns and the returned row are classroom_users' own (ROW_COLUMNS, mapped as
-   * the lookups map theirs); test/exactly-once/first-attempt.test.ts holds it to recordFirstAttempt.
-   */
-  async recordFirstAttemptTryingLock(
-    session: postgres.Sql,
-    lock: { namespace: number; keyText: string },
-    input: { sdkAppId: number; originId: string; name: string | null; avatar: string | null; originIdGenerated: boolean },
-  ): Promise<{ locked: boolean; value: ClassroomUserRow | undefined }> {
-    const [values] = await session
-      .unsafe(
-        FIRST_ATTEMPT_TRYING_LOCK,
-        [lock.namespace, lock.keyText, input.sdkAppId, input.originId, input.name, input.avatar, input.originIdGenerated, new Date().toISOString()] as postgres.ParameterOrJSON<never>[],
-        { prepare: true },
-      )
-      .values();
-    const [locked, ...row] = values!;
-    // No row recorded: the columns come back null (the statement always answers one row).
-    return { locked: locked === true, value: row[0] === null ? undefined : toRow(row) };
   }
 
   /** Counts an attempt to call LCIC for a pending row; committed before the call is made. */
