@@ -3,7 +3,7 @@ import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { useApolloInlineTrace } from "@graphql-yoga/plugin-apollo-inline-trace";
 import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { usePersistedOperations } from "@graphql-yoga/plugin-persisted-operations";
-import { GraphQLError } from "graphql";
+import { GraphQLError, type GraphQLSchema } from "graphql";
 import { createYoga, maskError, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import type { AuthConfig } from "./auth/config.js";
 import { AuthenticationError, AuthenticationUnavailableError, createAuthenticator, type Authenticator, type Principal } from "./auth/jwt.js";
@@ -16,13 +16,14 @@ import { graphqlMetrics, graphqlSpans } from "./observability/graphql.js";
 import type { ProductMetrics } from "./observability/metrics.js";
 import { currentRequestContext, requestIdFrom, runWithRequestContext, type RequestContext } from "./observability/request-context.js";
 import type { Tracing } from "./observability/tracing.js";
-import { buildSchema, type GraphQLContext } from "./schema/index.js";
+import { buildSchema, buildSeparateSchema, type GraphQLContext } from "./schema/index.js";
 import { disableIntrospection, requestLimits } from "./security/request-limits.js";
 import { operationIdOf } from "./security/trusted-documents.js";
 import type { BulkRegistration } from "./users/bulk-registration.js";
 import type { UsersService } from "./users/service.js";
 import { createFastLane, type FastLane } from "./http/fast-lane.js";
 import { jitExecution, type JitStats } from "./http/jit-execution.js";
+import { validationCache } from "./http/validation-cache.js";
 
 export interface ServerDeps {
   db: Pick<DatabaseHandle, "ping">;
@@ -137,6 +138,9 @@ mutation Remove {
 }
 `;
 
+/** Where the fast lane leaves a request's principal in the server context it builds (a key no client can set). */
+const LANE_PRINCIPAL = Symbol("classroom-users.principal");
+
 export function createServer(deps: ServerDeps): AppServer {
   const { logger, security } = deps;
   const authenticator = deps.authenticator ?? createAuthenticator(deps.auth);
@@ -155,7 +159,7 @@ export function createServer(deps: ServerDeps): AppServer {
   // Browsers send "simple" cross-site requests (forms, text/plain, GET without headers) without a
   // CORS preflight; refusing them stops CSRF even if a cookie-based proxy ever fronts this service.
   const csrfPrevention: Plugin = useCSRFPrevention({ requestHeaders: [...CSRF_HEADERS] });
-  const plugins: Plugin[] = [authenticateFirst, csrfPrevention, requestLimits(security)];
+  const plugins: Plugin[] = [authenticateFirst, csrfPrevention, requestLimits(security), validationCache()];
   // First of the execution hooks, so the deadline and metrics below wrap the compiled execution too.
   const jitStats: JitStats = { executed: 0, delegated: 0 };
   if (deps.jit) plugins.push(jitExecution(jitStats));
@@ -198,12 +202,14 @@ export function createServer(deps: ServerDeps): AppServer {
     };
   };
 
-  const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
-    schema: buildSchema(),
+  // One yoga per plugin list, each on a schema of its own (a plugin may wrap its schema's resolvers).
+  const yogaWith = (plugins: Plugin[], schema: GraphQLSchema) => createYoga<Record<string, unknown>, GraphQLContext>({
+    schema,
     // Authentication happened once per request in `authenticateFirst`, before parsing.
     // Synchronous when the principal is known (always, after authenticateFirst or the lane): no promise per request.
-    context: ({ request, req }) => {
-      const known = principals.get(request);
+    context: (initial) => {
+      const { request, req } = initial;
+      const known = (initial as { [LANE_PRINCIPAL]?: Principal })[LANE_PRINCIPAL] ?? principals.get(request);
       if (known) return contextFor(known, req as IncomingMessage | undefined);
       return Promise.resolve(authenticateRequest(authenticator, request.headers.get("authorization"), logger)).then((principal) =>
         contextFor(principal, req as IncomingMessage | undefined),
@@ -214,6 +220,9 @@ export function createServer(deps: ServerDeps): AppServer {
     // yoga sees them; yoga's own limit streamed every body through a second check (an AbortController
     // and an AbortError per request) and cost ~30% of lookup throughput.
     maxRequestBodySize: false,
+    // Parsed documents cached by yoga; validation results by `validationCache()` above (yoga's keys its
+    // cache by every rule's name on every request).
+    parserAndValidationCache: { validationCache: false },
     landingPage: false,
     // Served from our own dependency: yoga's default GraphiQL loads from a public CDN.
     // Loaded on the first GraphiQL page, not at start: its bundle is ~30 MB of heap a production
@@ -267,20 +276,27 @@ export function createServer(deps: ServerDeps): AppServer {
       error: (...args) => logger.error({ err: args.find((a) => a instanceof Error), args: args.filter((a) => !(a instanceof Error)).map(String) }, "yoga error"),
     },
   });
+  const yoga = yogaWith(plugins, buildSchema());
 
   // Trusted documents are sent as extensions/documentId, which the lane hands to yoga anyway.
   let fastLane: FastLane | undefined;
   if (deps.fastLane && !trusted) {
+    const reproduced = new Map<Plugin, "authenticate" | "csrf" | "handed-over">([
+      [authenticateFirst, "authenticate"],
+      [csrfPrevention, "csrf"],
+      [inlineTrace, "handed-over"],
+    ]);
     fastLane = createFastLane<Principal>({
       yoga,
       plugins,
-      reproduced: new Map<Plugin, "authenticate" | "csrf" | "handed-over">([
-        [authenticateFirst, "authenticate"],
-        [csrfPrevention, "csrf"],
-        [inlineTrace, "handed-over"],
-      ]),
+      reproduced,
+      // Without Apollo inline tracing (its requests are handed to `yoga`), whose resolver wrappers would
+      // otherwise run on every field of every lane request.
+      laneYoga: () => yogaWith(plugins.filter((plugin) => reproduced.get(plugin) !== "handed-over"), buildSeparateSchema()),
       authenticate: (header) => authenticateRequest(authenticator, header, logger),
-      remember: (request, principal) => principals.set(request, principal),
+      remember: (serverContext, principal) => {
+        serverContext[LANE_PRINCIPAL] = principal;
+      },
       onDisabled: (reason) => logger.warn({ reason }, "HTTP_FAST_LANE is off: a yoga plugin has hooks the lane does not reproduce, so every request goes through yoga"),
     });
   }

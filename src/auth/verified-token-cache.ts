@@ -10,7 +10,7 @@
  *   as it would without the cache.
  * Only successes are cached; a refused token is checked again every time.
  */
-import { createHash } from "node:crypto";
+import * as crypto from "node:crypto";
 import type { JWTPayload } from "jose";
 
 export const DEFAULT_VERIFIED_TOKEN_CACHE_SIZE = 10_000;
@@ -67,6 +67,9 @@ export class VerifiedTokenCache {
   }
 }
 
+// One-shot `crypto.hash` (Node >= 20.12) skips the Hash object createHash builds per call (about 1.5%
+// of a cached-JWT lookup); the same digest either way.
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: "base64") => string }).hash;
 function keyOf(token: string): string {
-  return createHash("sha256").update(token).digest("base64");
+  return oneShot ? oneShot("sha256", token, "base64") : crypto.createHash("sha256").update(token).digest("base64");
 }

@@ -2,17 +2,20 @@ import { AsyncResource } from "node:async_hooks";
 import { createRequire } from "node:module";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { sendNodeResponse } from "@whatwg-node/server";
-import type { GraphQLError } from "graphql";
-import { processRegularResult, type GraphQLParams, type Plugin, type YogaServerInstance } from "graphql-yoga";
+import { STATUS_CODES } from "node:http";
+import { getOperationAST, type DocumentNode, type ExecutionArgs, type GraphQLError, type GraphQLSchema } from "graphql";
+import { isAsyncIterable, processRegularResult, type GraphQLParams, type Plugin, type YogaServerInstance } from "graphql-yoga";
 
 /**
  * HTTP_FAST_LANE: the plain `POST /graphql` + `application/json` request of a gateway or a
  * backend, answered from node:http without yoga's Fetch layer (no Request body stream, no
- * AbortController, no onRequest/onResponse round) but through yoga's own operation pipeline:
- * `getResultForParams` (its onParams hooks: parameter checks; then parse → validate → context →
- * execute through `getEnveloped`, with the parser/validation cache, Armor limits, masking) and its
- * own result writer (`processRegularResult`, `sendNodeResponse`). Statuses, headers and bodies
- * therefore come from the same code as on the normal path.
+ * AbortController, no onRequest/onResponse round) but through yoga's own operation pipeline, step
+ * by step as its `getResultForParams` runs it (onParams hooks: parameter checks; then parse →
+ * validate → context → execute through `getEnveloped`, with the parser/validation cache, Armor
+ * limits, masking; onExecutionResult hooks; errors through yoga's `handleError`) and as its regular
+ * result writer answers (`getResponseInitByRespectingErrors`, its serialiser). Statuses, headers and
+ * bodies therefore come from the same code as on the normal path; `test/http/fast-lane.test.ts`
+ * compares them byte for byte.
  *
  * Only requests whose every feature the lane reproduces take it; anything else goes to yoga
  * untouched (before the body is read) or, when only the body shows it (batch, extensions, a
@@ -52,14 +55,57 @@ const PARAM_KEYS = new Set(["query", "variables", "operationName"]);
 // yoga's own error normaliser (the one its `handle` uses when a request fails before execution);
 // not re-exported by the package index, so it is loaded from the same installed copy.
 const yogaRequire = createRequire(createRequire(import.meta.url).resolve("graphql-yoga"));
-const { handleError } = yogaRequire("./error.js") as {
+const { handleError, getResponseInitByRespectingErrors, areGraphQLErrors, isGraphQLError } = yogaRequire("./error.js") as {
   handleError(error: unknown, maskedErrorsOpts: unknown, logger: unknown): GraphQLError[];
+  getResponseInitByRespectingErrors(result: unknown, headers: Record<string, string>, isApplicationJson: boolean): { status: number; headers: Record<string, string> };
+  areGraphQLErrors(errors: unknown): errors is GraphQLError[];
+  isGraphQLError(error: unknown): boolean;
+};
+// yoga's own serialiser of a result (drops internal fields), as its regular result writer uses it.
+const { jsonStringifyResultWithoutInternals } = yogaRequire("./plugins/result-processor/stringify.js") as {
+  jsonStringifyResultWithoutInternals(result: unknown): string;
 };
 
+type Hook = (payload: Record<string, unknown>) => unknown;
+type ParamsHandler = (payload: { request: Request; params: GraphQLParams; context: Record<string, unknown> }) => unknown;
+interface Enveloped {
+  parse(source: string): DocumentNode;
+  validate(schema: GraphQLSchema, document: DocumentNode): readonly GraphQLError[];
+  contextFactory(): unknown;
+  execute(args: ExecutionArgs): unknown;
+  subscribe(args: ExecutionArgs): unknown;
+  schema: GraphQLSchema;
+}
+/** The parts of a yoga instance its `getResultForParams` is made of (public fields of the class, untyped in its .d.ts). */
+interface YogaPipeline {
+  maskedErrorsOpts: unknown;
+  logger: { debug(message: string): void; error(error: unknown): void };
+  waitUntil: (p: Promise<unknown>) => void;
+  onParamsHooks: Hook[];
+  onExecutionResultHooks: Hook[];
+  handleParams: ParamsHandler;
+  getEnveloped(context: Record<string, unknown>): Enveloped;
+}
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  value !== null && (typeof value === "object" || typeof value === "function") && typeof (value as { then?: unknown }).then === "function";
+
 export interface FastLaneOptions<TPrincipal> {
+  /**
+   * The yoga instance whose operation pipeline (onParams hooks, `getEnveloped`: parse/validate/
+   * context/execute with every envelop plugin, masking, onExecutionResult hooks) the lane runs, and
+   * to which it hands every request it does not take.
+   */
   yoga: YogaServerInstance<any, any>;
   /** The plugins given to yoga, in order. */
   plugins: readonly Plugin[];
+  /**
+   * The yoga whose pipeline runs the lane's own requests, when not `yoga`: the same options and
+   * plugins, without those the lane only hands over (`handed-over`), on a schema of its own. Apollo
+   * inline tracing wraps every field resolver of its schema to time it, on every request (~9% of a
+   * lookup): the lane never serves a traced request, so it runs on a schema that is not wrapped.
+   */
+  laneYoga?: () => YogaServerInstance<any, any>;
   /**
    * Plugins whose HTTP-level hooks this lane reproduces, with how: `authenticate` (the
    * authenticate-before-parse plugin), `csrf` (a preflighted content type, which every lane
@@ -72,8 +118,11 @@ export interface FastLaneOptions<TPrincipal> {
    * with the same GraphQLError as the plugin.
    */
   authenticate(header: string | null): TPrincipal | Promise<TPrincipal>;
-  /** Hands the principal to the context factory, as the plugin does. */
-  remember(request: Request, principal: TPrincipal): void;
+  /**
+   * Hands the principal to the context factory, as the plugin does: through the server context the
+   * lane builds for the request (yoga's context factory receives that object).
+   */
+  remember(serverContext: Record<string | symbol, unknown>, principal: TPrincipal): void;
   /** Called once when the lane refuses to run (why), so operators see it. */
   onDisabled?(reason: string): void;
 }
@@ -93,7 +142,19 @@ export function createFastLane<TPrincipal>(options: FastLaneOptions<TPrincipal>)
     return undefined;
   }
   const { yoga, authenticate, remember } = options;
-  const server = yoga as unknown as { maskedErrorsOpts: unknown; logger: unknown; waitUntil: (p: Promise<unknown>) => void };
+  // yoga is a whatwg-node server adapter: a Proxy whose every read of a method builds a new bound
+  // function. Each part is read once here (they are set once, in yoga's constructor).
+  const adapter = (options.laneYoga?.() ?? yoga) as unknown as YogaPipeline;
+  const pipeline: YogaPipeline = {
+    maskedErrorsOpts: adapter.maskedErrorsOpts,
+    logger: adapter.logger,
+    waitUntil: adapter.waitUntil,
+    onParamsHooks: adapter.onParamsHooks,
+    onExecutionResultHooks: adapter.onExecutionResultHooks,
+    handleParams: adapter.handleParams,
+    getEnveloped: adapter.getEnveloped,
+  };
+  const server = pipeline;
   const fetchAPI = yoga.fetchAPI;
 
   const respond = (req: IncomingMessage, res: ServerResponse, mediaType: string, result: Parameters<typeof processRegularResult>[0]) =>
@@ -109,7 +170,7 @@ export function createFastLane<TPrincipal>(options: FastLaneOptions<TPrincipal>)
   // (each one costs, more so while AsyncLocalStorage's promise hooks are on).
   function fail(req: IncomingMessage, res: ServerResponse, error: unknown) {
     // As whatwg-node answers a request handler that threw.
-    (server.logger as { error(e: unknown): void }).error(error);
+    server.logger.error(error);
     if (!res.headersSent) {
       res.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
       res.end();
@@ -162,22 +223,146 @@ export function createFastLane<TPrincipal>(options: FastLaneOptions<TPrincipal>)
     if (!isPlainParams(params)) return handOver(req, res, body);
     const headers = req.headers;
     const request = new fetchAPI.Request(`http://${headers.host ?? "localhost"}/graphql`, { method: "POST", headers: headers as HeadersInit });
-    remember(request, principal);
     served++;
-    const serverContext = { req, res, waitUntil: server.waitUntil };
-    const answer = (result: unknown) => respond(req, res, mediaType, result as Parameters<typeof processRegularResult>[0]);
-    const failed = (error: unknown) => answer({ errors: handleError(error, server.maskedErrorsOpts, server.logger) });
-    let result: unknown;
+    const serverContext: Record<string | symbol, unknown> = { req, res, waitUntil: server.waitUntil };
+    remember(serverContext, principal);
+    // Every step below continues through callbacks: one promise per asynchronous step (the resolver's
+    // database read), none of yoga's promise helpers.
+    const answer = (result: unknown) => {
+      try {
+        write(req, res, mediaType, result);
+      } catch (error) {
+        fail(req, res, error);
+      }
+    };
     try {
-      result = yoga.getResultForParams({ params, request }, serverContext);
+      resultForParams(params, request, serverContext, answer);
     } catch (error) {
-      return failed(error);
+      answer(errorResult(error));
     }
-    if (result instanceof Promise) {
-      result.then(answer, failed).catch((error: unknown) => fail(req, res, error));
-    } else {
-      answer(result);
+  }
+
+  const errorResult = (error: unknown) => ({ errors: handleError(error, server.maskedErrorsOpts, server.logger) });
+
+  /**
+   * Calls `next` with the value, at once or once the promise fulfils. A rejection, or a throw from
+   * `next` once asynchronous, goes to `deliver` as yoga's error result (as yoga's promise chain
+   * would turn it into one), never into an unhandled rejection.
+   */
+  function then(value: unknown, next: (result: unknown) => void, deliver: (result: unknown) => void): void {
+    if (!isThenable(value)) return next(value);
+    value.then(
+      (settled) => {
+        try {
+          next(settled);
+        } catch (error) {
+          deliver(errorResult(error));
+        }
+      },
+      (error: unknown) => deliver(errorResult(error)),
+    );
+  }
+
+  /**
+   * yoga's `getResultForParams` (server.js), `handleParams` and `processRequest` (process-request.js)
+   * in one, synchronous wherever the steps are: its onParams hooks in order (each may set the params,
+   * the params handler or the result), parse → validate → context → execute through `getEnveloped`
+   * (errors, thrown or rejected, become `{ errors }` through yoga's `handleError`), then its
+   * onExecutionResult hooks. The result goes to `deliver`. (yoga chains each step through promise
+   * helpers even when nothing is asynchronous; errors in its hooks end as `{ errors }` there as here.)
+   */
+  function resultForParams(params: GraphQLParams, request: Request, context: Record<string, unknown>, deliver: (result: unknown) => void): void {
+    let result: unknown;
+    let current = params;
+    let paramsHandler = pipeline.handleParams;
+    const hooks = pipeline.onParamsHooks;
+    const resultHooks = pipeline.onExecutionResultHooks;
+    const afterExecution = (produced: unknown) => {
+      let final = produced;
+      const from = (index: number): void => {
+        for (let i = index; i < resultHooks.length; i++) {
+          const done = resultHooks[i]!({ result: final, setResult: (r: unknown) => (final = r), request, context });
+          if (isThenable(done)) return then(done, () => from(i + 1), deliver);
+        }
+        deliver(final);
+      };
+      from(0);
+    };
+    const afterParams = () => {
+      if (result) return afterExecution(result);
+      if (paramsHandler === pipeline.handleParams) return handleParams(current, request, context, afterExecution);
+      then(paramsHandler({ request, params: current, context }), afterExecution, deliver);
+    };
+    const fromHook = (index: number): void => {
+      for (let i = index; i < hooks.length; i++) {
+        const done = hooks[i]!({
+          params: current,
+          request,
+          setParams: (p: GraphQLParams) => (current = p),
+          paramsHandler,
+          setParamsHandler: (h: ParamsHandler) => (paramsHandler = h),
+          setResult: (r: unknown) => (result = r),
+          fetchAPI,
+          context,
+        });
+        if (isThenable(done)) return then(done, () => fromHook(i + 1), deliver);
+      }
+      afterParams();
+    };
+    fromHook(0);
+  }
+
+  function handleParams(params: GraphQLParams, request: Request, context: Record<string, unknown>, next: (result: unknown) => void): void {
+    // As yoga's handleParams: a failure of the operation is its `{ errors }` result (then seen by the
+    // onExecutionResult hooks).
+    Object.assign(context, context.request === request ? { params } : { request, params });
+    server.logger.debug("Processing GraphQL Parameters");
+    const done = (result: unknown) => {
+      server.logger.debug("Processing GraphQL Parameters done.");
+      next(result);
+    };
+    let produced: unknown;
+    try {
+      const enveloped = pipeline.getEnveloped(context);
+      const document = enveloped.parse(params.query!);
+      const errors = enveloped.validate(enveloped.schema, document);
+      if (errors.length > 0) return done({ errors });
+      const run = (contextValue: unknown) => {
+        const args = { schema: enveloped.schema, document, contextValue, variableValues: params.variables, operationName: params.operationName } as ExecutionArgs;
+        const operation = getOperationAST(document, params.operationName);
+        return operation?.operation === "subscription" ? enveloped.subscribe(args) : enveloped.execute(args);
+      };
+      const contextValue = enveloped.contextFactory();
+      produced = isThenable(contextValue) ? Promise.resolve(contextValue).then(run) : run(contextValue);
+    } catch (error) {
+      return next(errorResult(error));
     }
+    then(produced, done, next);
+  }
+
+  /**
+   * yoga's regular result writer (`processRegularResult`: status and headers from the errors'
+   * `extensions.http`, its serialiser) and whatwg-node's `sendNodeResponse` for a string body, written
+   * with one `writeHead` and one `end` (header and body leave in one write) instead of a Response object.
+   */
+  function write(req: IncomingMessage, res: ServerResponse, mediaType: string, result: unknown) {
+    if (res.closed || res.destroyed || res.writableEnded) return;
+    if (isAsyncIterable(result) || result === null || typeof result !== "object") {
+      return respond(req, res, mediaType, result as Parameters<typeof processRegularResult>[0]);
+    }
+    const errors = (result as { errors?: unknown }).errors;
+    const init = getResponseInitByRespectingErrors(
+      result,
+      { "Content-Type": `${mediaType}; charset=utf-8` },
+      mediaType === "application/json" &&
+        !Array.isArray(result) &&
+        areGraphQLErrors(errors) &&
+        errors.some((err) => !err.extensions?.["originalError"] || isGraphQLError(err.extensions["originalError"])),
+    );
+    const payload = jsonStringifyResultWithoutInternals(result);
+    init.headers["content-length"] = String(Buffer.byteLength(payload));
+    res.writeHead(init.status, STATUS_CODES[init.status] || "OK", init.headers);
+    res.end(payload);
   }
 
   let served = 0;

@@ -23,12 +23,20 @@ let schema: GraphQLSchema | undefined;
  * per process (building is not free and the schema never changes).
  */
 export function buildSchema(): GraphQLSchema {
-  schema ??= builder.toSubGraphSchema({
+  schema ??= buildSeparateSchema();
+  return schema;
+}
+
+/**
+ * Another instance of the same schema (its own type, field and resolver objects), for a server whose
+ * plugins must not see another's changes: a plugin may wrap the resolvers of the schema it is given.
+ */
+export function buildSeparateSchema(): GraphQLSchema {
+  return builder.toSubGraphSchema({
     linkUrl: FEDERATION_LINK_URL,
     // Listed rather than inferred, so the `@link` import (part of the contract) changes only on purpose.
     federationDirectives: ["@key", "@shareable", "@tag", "@authenticated"],
   });
-  return schema;
 }
 
 /**

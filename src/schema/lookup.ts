@@ -16,15 +16,14 @@ builder.queryField("classroomUser", (t) =>
     errors: { types: [...LOOKUP_ERRORS], union: { name: "ClassroomUserResult", description: "The user, or why not." } },
     // As for registration: @authenticated, not @requiresScopes, because of self-service reads.
     authenticated: true,
-    authScopes: async (_root, args, ctx) => {
+    // Synchronous for a reader (the common case): the scope plugin then adds no promise of its own.
+    authScopes: (_root, args, ctx) => {
       if (ctx.principal.scopes.has(ctx.auth.scopes.read)) return true;
-      return {
-        read: await readTargetOf(ctx, {
-          userId: args.userId == null ? undefined : String(args.userId),
-          originId: args.originId ?? undefined,
-          sdkAppId: args.sdkAppId ?? undefined,
-        }),
-      };
+      return readTargetOf(ctx, {
+        userId: args.userId == null ? undefined : String(args.userId),
+        originId: args.originId ?? undefined,
+        sdkAppId: args.sdkAppId ?? undefined,
+      }).then((read) => ({ read }));
     },
     resolve: (_root, args, ctx) =>
       ctx.users.find({ userId: args.userId == null ? args.userId : String(args.userId), originId: args.originId, sdkAppId: args.sdkAppId }, { clientKey: ctx.clientKey }),

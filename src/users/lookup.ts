@@ -71,9 +71,27 @@ export class Lookup {
     return row ? { sdkAppId: row.sdkAppId, originId: row.originId } : undefined;
   }
 
-  /** `classroomUser`: by exactly one of userId or originId (else ValidationError). */
-  async find(rawLookup: unknown, caller: LookupCaller): Promise<ClassroomUserRow> {
-    const lookup = parseLookup(rawLookup);
+  /**
+   * `classroomUser`: by exactly one of userId or originId (else ValidationError). A stored, registered
+   * user by originId (nearly every lookup) is answered through one `.then`, without an async function's
+   * promises; everything else (and every error, as a rejection) as before.
+   */
+  find(rawLookup: unknown, caller: LookupCaller): Promise<ClassroomUserRow> {
+    let lookup: LookupInput;
+    let sdkAppId: number;
+    try {
+      lookup = parseLookup(rawLookup);
+      if (lookup.userId != null) return this.findSlowly(lookup, caller);
+      sdkAppId = resolveSdkAppId(this.ctx, lookup.sdkAppId);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.ctx.repository
+      .findByOriginId(sdkAppId, lookup.originId!)
+      .then((row) => (row?.status === "registered" ? row : this.findSlowly(lookup, caller, { row })));
+  }
+
+  private async findSlowly(lookup: LookupInput, caller: LookupCaller, read?: { row: ClassroomUserRow | undefined }): Promise<ClassroomUserRow> {
     const { repository } = this.ctx;
     if (lookup.userId != null) {
       const row = await repository.findByUserId(lookup.userId);
@@ -85,7 +103,8 @@ export class Lookup {
     }
     const sdkAppId = resolveSdkAppId(this.ctx, lookup.sdkAppId);
     const originId = lookup.originId!;
-    const row = await repository.findByOriginId(sdkAppId, originId);
+    // Already read by `find` (the row, or undefined when there is none).
+    const row = read ? read.row : await repository.findByOriginId(sdkAppId, originId);
     if (row?.status === "registered") return row;
     // Pending: its registration is in flight (or awaits the reconciler), and only that may write it.
     if (row) throw new ClassroomUserNotFoundError({ originId, sdkAppId });
