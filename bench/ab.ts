@@ -3,10 +3,14 @@
  * measuring a lever on a noisy machine; not part of `npm run bench`).
  *
  *   AB_A='{"HTTP_FAST_LANE":"true"}' AB_B='{"HTTP_FAST_LANE":"false"}' npx tsx bench/ab.ts [lookup|entities] [none|jwt] [rounds]
+ * AB_A_ARGS / AB_B_ARGS: Node options for that variant, space-separated (e.g. "--heap-growing-percent=0").
  */
 import { JWT_SECRET, loadSpec, readerTokens, settings, startEnvironment } from "./support/environment.js";
 import { buildProduct, runLoad, startBaseline, startProduct, type LoadResult } from "./support/processes.js";
 
+function nodeArgs(value: string | undefined): string[] {
+  return value?.split(" ").filter(Boolean) ?? [];
+}
 const kind = (process.argv[2] ?? "lookup") as "lookup" | "entities";
 const authMode = process.argv[3] ?? "none";
 const rounds = Number(process.argv[4] ?? 3);
@@ -15,8 +19,8 @@ const env = await startEnvironment();
 const tokens = authMode === "jwt" ? await readerTokens() : undefined;
 const base = { ...env.productEnv, AUTH_MODE: authMode, AUTH_JWT_SECRET: JWT_SECRET };
 const variants = [
-  ["A", await startProduct("A", "built", { ...base, ...JSON.parse(process.env.AB_A ?? "{}") })],
-  ["B", await startProduct("B", "built", { ...base, ...JSON.parse(process.env.AB_B ?? "{}") })],
+  ["A", await startProduct("A", "built", { ...base, ...JSON.parse(process.env.AB_A ?? "{}") }, nodeArgs(process.env.AB_A_ARGS))],
+  ["B", await startProduct("B", "built", { ...base, ...JSON.parse(process.env.AB_B ?? "{}") }, nodeArgs(process.env.AB_B_ARGS))],
 ] as const;
 const baseline = process.env.AB_BASELINE === "1" ? await startBaseline({ databaseUrl: env.databaseUrl, poolSize: settings.poolSize, sdkAppId: env.sdkAppId }) : undefined;
 const spec = loadSpec(env, kind, { ...(tokens ? { tokens } : {}), representations: 100 });

@@ -31,12 +31,14 @@ async function runCleanups(onError: (error: unknown) => void): Promise<void> {
  * V8 lets the old generation grow to up to 4x what survived the last full GC before it collects
  * again. This service's live heap is ~40 MB, but a roster import promotes the data of every
  * 1,000-user request (held across its database and LCIC round trips) to the old generation, so the
- * heap reached ~190 MB and the process ~270 MB at 100,000 students. 1.5x keeps it near 100 MB at
- * the cost of more frequent (10-40 ms, mostly concurrent) full GCs. V8's own flag, set here because
+ * heap reached ~190 MB and the process ~270 MB at 100,000 students. 2x keeps the roster import's peak
+ * under 250 MB and lookups under load near 160 MB. (1.5x kept both lower still, but its more frequent
+ * full GCs cost lookups ~13% CPU and p99: interleaved A/B, `AB_A_ARGS=--heap-growing-percent=... npx tsx
+ * bench/ab.ts lookup jwt 4`; 2x gave back the same CPU.) V8's own flag, set here because
  * the product is started as `node dist/main.js` (and Node does not take it in NODE_OPTIONS); one given
  * on the command line wins (`node --heap-growing-percent=0 dist/main.js`: V8's own choice again).
  */
-const HEAP_GROWING_PERCENT = 50;
+const HEAP_GROWING_PERCENT = 100;
 
 function limitHeapGrowth() {
   if (!process.execArgv.some((arg) => /^--heap[-_]growing[-_]percent/.test(arg))) v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
