@@ -280,7 +280,7 @@ export class Registration {
     }
 
     const now = ctx.now();
-    const stored = await repository.markRegistered(row!.id, {
+    const stored = await repository.markRegisteredWithToken(row!.id, {
       userId: registered.userId,
       name: profile.name,
       avatar: profile.avatar,

@@ -93,6 +93,7 @@ export class UsersRepository {
   private readonly byOriginId: PreparedRowsQuery;
   private readonly byReferences: PreparedRowsQuery;
   private readonly firstAttempt;
+  private readonly registeredWithToken;
 
   constructor(private readonly db: Database) {
     const client = (db as Database & { $client: postgres.Sql }).$client;
@@ -152,6 +153,26 @@ export class UsersRepository {
       })
       .returning()
       .prepare("classroom_users_first_attempt");
+    // markRegisteredWithToken: a registration's last write before its answer. Unprepared, Drizzle's
+    // update cost the caller a second round trip (postgres.js asks for the parameter types first).
+    // (Drizzle's update `set` takes placeholders only inside sql``.)
+    this.registeredWithToken = db
+      .update(classroomUsers)
+      .set({
+        userId: sql`${sql.placeholder("userId")}`,
+        name: sql`${sql.placeholder("name")}`,
+        avatar: sql`${sql.placeholder("avatar")}`,
+        tokenCiphertext: sql`${sql.placeholder("tokenCiphertext")}`,
+        tokenExpiresAt: sql`${sql.placeholder("tokenExpiresAt")}`,
+        lcicRequestId: sql`${sql.placeholder("lcicRequestId")}`,
+        lastLoginAt: sql`${sql.placeholder("lastLoginAt")}`,
+        status: "registered",
+        lastError: null,
+        updatedAt: sql`${sql.placeholder("now")}`,
+      })
+      .where(eq(classroomUsers.id, sql.placeholder("id")))
+      .returning()
+      .prepare("classroom_users_registered_with_token");
   }
 
   findByUserId(userId: string): Promise<ClassroomUserRow | undefined> {
@@ -248,6 +269,26 @@ export class UsersRepository {
       .set({ ...fields, status: "registered", lastError: null, updatedAt: new Date() })
       .where(eq(classroomUsers.id, id))
       .returning();
+    if (!row) throw new Error("classroom user row vanished");
+    return row;
+  }
+
+  /**
+   * markRegistered with every field given (a registration that got its user and token from LCIC and
+   * hands the token out), as one prepared statement.
+   */
+  async markRegisteredWithToken(
+    id: number,
+    fields: { userId: string; name: string | null; avatar: string | null; tokenCiphertext: string; tokenExpiresAt: Date; lcicRequestId: string | null; lastLoginAt: Date },
+  ): Promise<ClassroomUserRow> {
+    // Inside sql`` the placeholders skip the columns' own mapping: timestamps go as ISO text, as Drizzle sends them.
+    const [row] = await this.registeredWithToken.execute({
+      ...fields,
+      tokenExpiresAt: fields.tokenExpiresAt.toISOString(),
+      lastLoginAt: fields.lastLoginAt.toISOString(),
+      id,
+      now: new Date().toISOString(),
+    });
     if (!row) throw new Error("classroom user row vanished");
     return row;
   }

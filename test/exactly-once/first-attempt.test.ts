@@ -58,6 +58,7 @@ describe("recordFirstAttempt", () => {
         },
       }),
     );
+    statements = 0; // the constructor prepares statements of its own (an update among them)
     await counting.recordLogin(row.id, new Date(at.getTime() + 60_000), stored);
     expect(statements).toBe(0);
     const later = new Date(at.getTime() + 2 * 3_600_000);

@@ -37,7 +37,11 @@ export interface EmulatorOptions {
   rateLimits?: Partial<Record<LcicAction, number>>;
   /** Clock in ms, for signature expiry and rate-limit windows. */
   now?: () => number;
-  /** Request log, one line per request; never contains tokens or keys. */
+  /**
+   * Request log, one line per request; never contains tokens or keys. Answered API calls end in
+   * `<ms>ms`: the emulator's whole time on the request, from its arrival (headers parsed) until the
+   * answer was handed to the socket (body read, signature check, the action, the JSON written).
+   */
   log?: (line: string) => void;
 }
 
@@ -208,8 +212,7 @@ export async function startLcicEmulator(options: EmulatorOptions = {}): Promise<
     return Buffer.concat(chunks);
   }
 
-  async function handleApi(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined): Promise<void> {
-    const started = now();
+  async function handleApi(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, started: number): Promise<void> {
     const traceIdHeader = req.headers["x-tc-traceid"];
     const traceId = typeof traceIdHeader === "string" ? traceIdHeader : undefined;
     const actionHeader = req.headers["x-tc-action"];
@@ -226,8 +229,8 @@ export async function startLcicEmulator(options: EmulatorOptions = {}): Promise<
         if (code.startsWith("RequestLimitExceeded")) count.rateLimited += 1;
         else count.errors += 1;
       }
-      log?.(`${actionName || "-"} error ${code} ${now() - started}ms`);
       answer({ Error: { Code: code, Message: message } });
+      log?.(`${actionName || "-"} error ${code} ${now() - started}ms`);
     };
 
     // API 3.0 also takes GET with query parameters; the SDK posts JSON, and that is all we speak.
@@ -288,8 +291,8 @@ export async function startLcicEmulator(options: EmulatorOptions = {}): Promise<
       return;
     }
     if (!result.ok) return answerError(result.code, result.message);
-    log?.(`${action} ok ${now() - started}ms`);
     answer(result.data);
+    log?.(`${action} ok ${now() - started}ms`);
   }
 
   async function handleAdmin(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined): Promise<void> {
@@ -332,9 +335,10 @@ export async function startLcicEmulator(options: EmulatorOptions = {}): Promise<
   }
 
   const server = http.createServer((req, res) => {
+    const arrivedAt = now();
     readBody(req)
       .then((body) =>
-        (req.url ?? "").startsWith(ADMIN_PREFIX) ? handleAdmin(req, res, body) : handleApi(req, res, body),
+        (req.url ?? "").startsWith(ADMIN_PREFIX) ? handleAdmin(req, res, body) : handleApi(req, res, body, arrivedAt),
       )
       .catch((error: unknown) => {
         // A bug in the emulator: answer like LCIC's InternalError rather than hang the caller.
