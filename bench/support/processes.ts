@@ -221,7 +221,6 @@ export async function runLoad(server: ServerProcess, spec: LoadSpec): Promise<Lo
   return { ...measured, peakRssMb: Math.max(peakRssMb, rssAfterMb), rssAfterMb, cpuMsPerRequest };
 }
 
-/** One GraphQL request, for checking that a server answers what the load will ask. */
 /**
  * A POST of JSON over `node:http` on a keep-alive agent, timed from the request's start to the last
  * byte of the answer: for latencies of a few ms, where the client's own cost must stay small.
@@ -254,6 +253,7 @@ export function postJsonKeepAlive(agent: http.Agent, url: string, body: unknown)
   });
 }
 
+/** One GraphQL request, for checking that a server answers what the load will ask. */
 export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: unknown; ms: number }> {
   const started = performance.now();
   const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });

@@ -154,7 +154,6 @@ export function createFastLane<TPrincipal>(options: FastLaneOptions<TPrincipal>)
     handleParams: adapter.handleParams,
     getEnveloped: adapter.getEnveloped,
   };
-  const server = pipeline;
   const fetchAPI = yoga.fetchAPI;
 
   const respond = (req: IncomingMessage, res: ServerResponse, mediaType: string, result: Parameters<typeof processRegularResult>[0]) =>
@@ -170,7 +169,7 @@ export function createFastLane<TPrincipal>(options: FastLaneOptions<TPrincipal>)
   // (each one costs, more so while AsyncLocalStorage's promise hooks are on).
   function fail(req: IncomingMessage, res: ServerResponse, error: unknown) {
     // As whatwg-node answers a request handler that threw.
-    server.logger.error(error);
+    pipeline.logger.error(error);
     if (!res.headersSent) {
       res.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
       res.end();
@@ -182,7 +181,7 @@ export function createFastLane<TPrincipal>(options: FastLaneOptions<TPrincipal>)
   const refuse = (req: IncomingMessage, res: ServerResponse, mediaType: string, error: unknown) => {
     // As yoga's `handle` answers an error thrown while the request is parsed; the body is not read.
     served++;
-    respond(req, res, mediaType, { errors: handleError(error, server.maskedErrorsOpts, server.logger) });
+    respond(req, res, mediaType, { errors: handleError(error, pipeline.maskedErrorsOpts, pipeline.logger) });
   };
 
   function run(req: IncomingMessage, res: ServerResponse, mediaType: string) {
@@ -224,7 +223,7 @@ export function createFastLane<TPrincipal>(options: FastLaneOptions<TPrincipal>)
     const headers = req.headers;
     const request = new fetchAPI.Request(`http://${headers.host ?? "localhost"}/graphql`, { method: "POST", headers: headers as HeadersInit });
     served++;
-    const serverContext: Record<string | symbol, unknown> = { req, res, waitUntil: server.waitUntil };
+    const serverContext: Record<string | symbol, unknown> = { req, res, waitUntil: pipeline.waitUntil };
     remember(serverContext, principal);
     // Every step below continues through callbacks: one promise per asynchronous step (the resolver's
     // database read), none of yoga's promise helpers.
@@ -242,7 +241,7 @@ export function createFastLane<TPrincipal>(options: FastLaneOptions<TPrincipal>)
     }
   }
 
-  const errorResult = (error: unknown) => ({ errors: handleError(error, server.maskedErrorsOpts, server.logger) });
+  const errorResult = (error: unknown) => ({ errors: handleError(error, pipeline.maskedErrorsOpts, pipeline.logger) });
 
   /**
    * Calls `next` with the value, at once or once the promise fulfils. A rejection, or a throw from
@@ -316,9 +315,9 @@ export function createFastLane<TPrincipal>(options: FastLaneOptions<TPrincipal>)
     // As yoga's handleParams: a failure of the operation is its `{ errors }` result (then seen by the
     // onExecutionResult hooks).
     Object.assign(context, context.request === request ? { params } : { request, params });
-    server.logger.debug("Processing GraphQL Parameters");
+    pipeline.logger.debug("Processing GraphQL Parameters");
     const done = (result: unknown) => {
-      server.logger.debug("Processing GraphQL Parameters done.");
+      pipeline.logger.debug("Processing GraphQL Parameters done.");
       next(result);
     };
     let produced: unknown;

@@ -34,8 +34,8 @@ export interface JitStats {
 export function jitExecution(stats: JitStats = { executed: 0, delegated: 0 }): Plugin {
   // Per parsed document and operation name: the operation it selects and its compiled query (null
   // when there is no such operation or it cannot be compiled), found once.
-  const compiled = new WeakMap<DocumentNode, Map<string | undefined, { operation: OperationDefinitionNode | null; query: CompiledQuery | null }>>();
   type Compiled = { operation: OperationDefinitionNode | null; query: CompiledQuery | null };
+  const compiled = new WeakMap<DocumentNode, Map<string | undefined, Compiled>>();
   const compiledFor = (args: ExecutionArgs): Compiled => {
     let byName = compiled.get(args.document);
     if (!byName) {
