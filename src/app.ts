@@ -141,6 +141,7 @@ export function createApp(deps: AppDeps): App {
     sdkAppIds: config.lcic.sdkAppIds,
     lookup: {
       missTtlMs: config.lookups.missTtlMs,
+      batch: config.lookups.batch,
       // The same per-client fixed-window counter as registrations, under its own keys (`lookup:<client>`).
       fallbackBudget: countRefusals(new RegistrationLimiter(db.db, { limit: config.lookups.fallbacksPerMinute }), metrics, "lookup_fallback"),
     },

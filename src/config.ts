@@ -117,6 +117,7 @@ const envSchema = z.object({
   TRUSTED_DOCUMENTS_FILE: optionalString,
   LOOKUP_MISS_TTL_MS: intInRange(0, 86_400_000),
   LOOKUP_FALLBACK_RATE_LIMIT_PER_MINUTE: intInRange(0, 1_000_000),
+  LOOKUP_BATCHING: boolFlag(true),
   HTTP_FAST_LANE: boolFlag(DEFAULT_HTTP_FAST_LANE),
   GRAPHQL_JIT: boolFlag(DEFAULT_GRAPHQL_JIT),
   // Operations (README "Production"): metrics listener, OpenTelemetry's standard variables, outages.
@@ -209,6 +210,8 @@ export interface Config {
     missTtlMs: number;
     /** LCIC fallbacks per client (JWT subject, else address) per minute; 0 turns the limit off. */
     fallbacksPerMinute: number;
+    /** LOOKUP_BATCHING: `classroomUser` lookups by originId started in the same event-loop turn are read in one statement. */
+    batch: boolean;
   };
   /** Background LoginUser for new and recently active users (jobs/token-warming.ts). */
   tokenWarming: {
@@ -387,6 +390,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     lookups: {
       missTtlMs: e.LOOKUP_MISS_TTL_MS ?? 60_000,
       fallbacksPerMinute: e.LOOKUP_FALLBACK_RATE_LIMIT_PER_MINUTE ?? 120,
+      batch: e.LOOKUP_BATCHING,
     },
     tokenWarming: {
       enabled: e.TOKEN_WARMING,

@@ -25,6 +25,8 @@ export interface LookupOptions {
   missTtlMs: number;
   /** LOOKUP_FALLBACK_RATE_LIMIT_PER_MINUTE's limiter; omitted: unlimited. */
   fallbackBudget?: ClientBudget;
+  /** LOOKUP_BATCHING: lookups by originId started in the same event-loop turn share one statement. */
+  batch?: boolean;
 }
 
 /** LCIC calls made for lookups wait behind registrations in the shared pacer. */
@@ -67,8 +69,19 @@ export class Lookup {
    */
   async storedKeyOf(userId: string): Promise<{ sdkAppId: number; originId: string } | undefined> {
     if (userId.length === 0 || userId.length > LIMITS.userId) return undefined;
-    const row = await this.ctx.repository.findByUserId(userId);
+    const row = await this.readByUserId(userId);
     return row ? { sdkAppId: row.sdkAppId, originId: row.originId } : undefined;
+  }
+
+  /** A stored row by key: batched with the other lookups of this turn under LOOKUP_BATCHING. */
+  private readByOriginId(sdkAppId: number, originId: string): Promise<ClassroomUserRow | undefined> {
+    const { repository } = this.ctx;
+    return this.options.batch ? repository.findByOriginIdBatched(sdkAppId, originId) : repository.findByOriginId(sdkAppId, originId);
+  }
+
+  private readByUserId(userId: string): Promise<ClassroomUserRow | undefined> {
+    const { repository } = this.ctx;
+    return this.options.batch ? repository.findByUserIdBatched(userId) : repository.findByUserId(userId);
   }
 
   /**
@@ -86,15 +99,15 @@ export class Lookup {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.ctx.repository
-      .findByOriginId(sdkAppId, lookup.originId!)
-      .then((row) => (row?.status === "registered" ? row : this.findSlowly(lookup, caller, { row })));
+    return this.readByOriginId(sdkAppId, lookup.originId!).then((row) =>
+      row?.status === "registered" ? row : this.findSlowly(lookup, caller, { row }),
+    );
   }
 
   private async findSlowly(lookup: LookupInput, caller: LookupCaller, read?: { row: ClassroomUserRow | undefined }): Promise<ClassroomUserRow> {
     const { repository } = this.ctx;
     if (lookup.userId != null) {
-      const row = await repository.findByUserId(lookup.userId);
+      const row = await this.readByUserId(lookup.userId);
       if (row && (lookup.sdkAppId == null || row.sdkAppId === lookup.sdkAppId)) return row;
       if (row) throw new ClassroomUserNotFoundError({ userId: lookup.userId });
       // Deleted through this service: LCIC no longer has it, so say so without asking LCIC.
@@ -104,7 +117,7 @@ export class Lookup {
     const sdkAppId = resolveSdkAppId(this.ctx, lookup.sdkAppId);
     const originId = lookup.originId!;
     // Already read by `find` (the row, or undefined when there is none).
-    const row = read ? read.row : await repository.findByOriginId(sdkAppId, originId);
+    const row = read ? read.row : await this.readByOriginId(sdkAppId, originId);
     if (row?.status === "registered") return row;
     // Pending: its registration is in flight (or awaits the reconciler), and only that may write it.
     if (row) throw new ClassroomUserNotFoundError({ originId, sdkAppId });

@@ -1,3 +1,4 @@
+import DataLoader from "dataloader";
 import { and, asc, desc, eq, getTableColumns, is, Param, Placeholder, gt, gte, ilike, inArray, isNull, like, lt, lte, or, sql, type SQL } from "drizzle-orm";
 import type postgres from "postgres";
 import type { Database } from "../db/client.js";
@@ -86,12 +87,56 @@ function toRow(values: unknown[]): ClassroomUserRow {
   return row as ClassroomUserRow;
 }
 
+interface OriginKey {
+  sdkAppId: number;
+  originId: string;
+}
+
+/**
+ * Single-row reads by a unique key, batched across requests: every read started while the event loop
+ * handles one round of ready sockets goes out in one statement when that round is done (DataLoader,
+ * scheduled with setImmediate, no cache). A key read alone uses the single-key statement. Each read
+ * gets its own key's row: rows are matched back by the key's text.
+ */
+class RowBatches<K> {
+  private readonly loader: DataLoader<K, ClassroomUserRow | undefined>;
+
+  constructor(
+    one: (key: K) => Promise<ClassroomUserRow | undefined>,
+    many: (keys: readonly K[]) => Promise<ClassroomUserRow[]>,
+    textOfKey: (key: K) => string,
+    textOfRow: (row: ClassroomUserRow) => string,
+  ) {
+    this.loader = new DataLoader(
+      (keys) => {
+        if (keys.length === 1) return one(keys[0]!).then((row) => [row]);
+        return many(keys).then((rows) => {
+          const byKey = new Map<string, ClassroomUserRow>();
+          for (const row of rows) byKey.set(textOfRow(row), row);
+          return keys.map((key) => byKey.get(textOfKey(key)));
+        });
+      },
+      { cache: false, batchScheduleFn: (dispatch) => setImmediate(dispatch), maxBatchSize: 500 },
+    );
+  }
+
+  load(key: K): Promise<ClassroomUserRow | undefined> {
+    return this.loader.load(key);
+  }
+}
+
+const originText = (key: OriginKey) => `${key.sdkAppId}\u0000${key.originId}`;
+
 /** SQL for classroom users. Knows nothing about LCIC or GraphQL. */
 export class UsersRepository {
   // Hot-path lookups are prepared once: unprepared Drizzle queries cost an extra round trip and a re-plan.
   private readonly byUserId: PreparedRowsQuery;
   private readonly byOriginId: PreparedRowsQuery;
   private readonly byReferences: PreparedRowsQuery;
+  private readonly byOriginIds: PreparedRowsQuery;
+  private readonly byUserIds: PreparedRowsQuery;
+  private readonly originIdBatches: RowBatches<OriginKey>;
+  private readonly userIdBatches: RowBatches<string>;
   private readonly firstAttempt;
   private readonly registeredWithToken;
 
@@ -131,6 +176,37 @@ export class UsersRepository {
               on c.sdk_app_id = k.sdk_app_id and c.origin_id = k.origin_id
           )`,
         ),
+    );
+    // Many keys in one statement: the batched reads' (RowBatches).
+    this.byOriginIds = new PreparedRowsQuery(
+      client,
+      db
+        .select()
+        .from(classroomUsers)
+        .where(
+          sql`(${classroomUsers.sdkAppId}, ${classroomUsers.originId}) in (
+            select * from unnest(${sql.placeholder("sdkAppIds")}::bigint[], ${sql.placeholder("originIds")}::text[])
+          )`,
+        ),
+    );
+    this.byUserIds = new PreparedRowsQuery(
+      client,
+      db
+        .select()
+        .from(classroomUsers)
+        .where(sql`${classroomUsers.userId} = any(${sql.placeholder("userIds")}::text[])`),
+    );
+    this.originIdBatches = new RowBatches<OriginKey>(
+      (key) => this.findByOriginId(key.sdkAppId, key.originId),
+      (keys) => this.byOriginIds.execute({ sdkAppIds: keys.map((k) => k.sdkAppId), originIds: keys.map((k) => k.originId) }),
+      originText,
+      originText,
+    );
+    this.userIdBatches = new RowBatches<string>(
+      (userId) => this.findByUserId(userId),
+      (userIds) => this.byUserIds.execute({ userIds: [...userIds] }),
+      (userId) => userId,
+      (row) => row.userId ?? "",
     );
     // recordFirstAttempt. `excluded` (raw SQL) is the row proposed for insertion, which Drizzle's
     // builder cannot name.
@@ -181,6 +257,19 @@ export class UsersRepository {
 
   findByOriginId(sdkAppId: number, originId: string): Promise<ClassroomUserRow | undefined> {
     return this.byOriginId.first({ sdkAppId, originId });
+  }
+
+  /**
+   * findByOriginId's and findByUserId's answers, read together with every other key asked for in the
+   * same turn of the event loop (RowBatches): under load, one statement per turn instead of one per
+   * lookup. LOOKUP_BATCHING's reads.
+   */
+  findByOriginIdBatched(sdkAppId: number, originId: string): Promise<ClassroomUserRow | undefined> {
+    return this.originIdBatches.load({ sdkAppId, originId });
+  }
+
+  findByUserIdBatched(userId: string): Promise<ClassroomUserRow | undefined> {
+    return this.userIdBatches.load(userId);
   }
 
   /**

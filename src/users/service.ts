@@ -32,7 +32,7 @@ export class UsersService {
   constructor(deps: UsersServiceDeps) {
     this.context = usersContext(deps);
     this.registration = new Registration(this.context);
-    this.lookup = new Lookup(this.context, { missTtlMs: deps.lookup?.missTtlMs ?? 60_000, ...(deps.lookup?.fallbackBudget ? { fallbackBudget: deps.lookup.fallbackBudget } : {}) });
+    this.lookup = new Lookup(this.context, { missTtlMs: deps.lookup?.missTtlMs ?? 60_000, batch: deps.lookup?.batch ?? false, ...(deps.lookup?.fallbackBudget ? { fallbackBudget: deps.lookup.fallbackBudget } : {}) });
   }
 
   async register(rawInput: unknown, options: RegisterOptions = {}): Promise<RegisterResult> {

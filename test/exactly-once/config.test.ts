@@ -25,12 +25,16 @@ describe("reconciler configuration", () => {
 });
 
 describe("lookup fallback configuration", () => {
-  it("defaults to misses remembered for a minute and 120 LCIC fallbacks per client a minute", () => {
-    expect(loadConfig({}).lookups).toEqual({ missTtlMs: 60_000, fallbacksPerMinute: 120 });
+  it("defaults to misses remembered for a minute, 120 LCIC fallbacks per client a minute, and batched reads", () => {
+    expect(loadConfig({}).lookups).toEqual({ missTtlMs: 60_000, fallbacksPerMinute: 120, batch: true });
   });
 
-  it("reads LOOKUP_MISS_TTL_MS and LOOKUP_FALLBACK_RATE_LIMIT_PER_MINUTE (0 turns each off)", () => {
-    expect(loadConfig({ LOOKUP_MISS_TTL_MS: "0", LOOKUP_FALLBACK_RATE_LIMIT_PER_MINUTE: "0" }).lookups).toEqual({ missTtlMs: 0, fallbacksPerMinute: 0 });
+  it("reads LOOKUP_MISS_TTL_MS and LOOKUP_FALLBACK_RATE_LIMIT_PER_MINUTE (0 turns each off) and LOOKUP_BATCHING", () => {
+    expect(loadConfig({ LOOKUP_MISS_TTL_MS: "0", LOOKUP_FALLBACK_RATE_LIMIT_PER_MINUTE: "0", LOOKUP_BATCHING: "false" }).lookups).toEqual({
+      missTtlMs: 0,
+      fallbacksPerMinute: 0,
+      batch: false,
+    });
   });
 
   it("names each bad value", () => {
