@@ -5,7 +5,8 @@
  * - baseline: bench/support/baseline-server.mjs, node:http + the same prepared postgres.js query;
  * - the product as production runs it (`npm run build`, `node dist/main.js`, NODE_ENV=production),
  *   once with AUTH_MODE=jwt (HS256, 300 subjects with the read scope) and once with AUTH_MODE=none,
- *   then both again with HTTP_FAST_LANE flipped from its default (the lever, reported, not a target).
+ *   then both again with HTTP_FAST_LANE flipped from its default, and the JWT one with LOOKUP_BATCHING=false
+ *   (one statement per lookup, as the baseline does) (levers, reported, not targets).
  * Load: autocannon in its own process, BENCH_CONNECTIONS connections, random originIds, warm-up, then
  * the measured window on the same connections (opened once every connection has been answered: see
  * bench/support/load-worker.mjs); the servers take turns within each round (interleaved), BENCH_ROUNDS rounds.
@@ -71,6 +72,9 @@ async function lookups(env: BenchEnvironment, servers: ServerProcess[]): Promise
   servers.push(jwtOther);
   const noneOther = await startProduct(`AUTH_MODE=none, HTTP_FAST_LANE=${otherLane}`, "built", { ...env.productEnv, AUTH_MODE: "none", HTTP_FAST_LANE: otherLane });
   servers.push(noneOther);
+  // The LOOKUP_BATCHING lever: the product reading one statement per lookup, as the baseline does.
+  const jwtUnbatched = await startProduct("AUTH_MODE=jwt, LOOKUP_BATCHING=false", "built", { ...env.productEnv, AUTH_MODE: "jwt", AUTH_JWT_SECRET: JWT_SECRET, LOOKUP_BATCHING: "false" });
+  servers.push(jwtUnbatched);
   const builtRssAfterStart = none.rssMb();
 
   const lookupBody = { query: "query($o: String!) { classroomUser(originId: $o) { __typename ... on ClassroomUser { userId } } }", variables: { o: "bench-1" } };
@@ -79,8 +83,9 @@ async function lookups(env: BenchEnvironment, servers: ServerProcess[]): Promise
   await expectAnswer(none, lookupBody, {}, "bench-user-1");
   await expectAnswer(jwtOther, lookupBody, { authorization: `Bearer ${jwtTokens[0]}` }, "bench-user-1");
   await expectAnswer(noneOther, lookupBody, {}, "bench-user-1");
+  await expectAnswer(jwtUnbatched, lookupBody, { authorization: `Bearer ${jwtTokens[0]}` }, "bench-user-1");
 
-  const results = { baseline: [] as LoadResult[], jwt: [] as LoadResult[], none: [] as LoadResult[], jwtOther: [] as LoadResult[], noneOther: [] as LoadResult[] };
+  const results = { baseline: [] as LoadResult[], jwt: [] as LoadResult[], none: [] as LoadResult[], jwtOther: [] as LoadResult[], noneOther: [] as LoadResult[], jwtUnbatched: [] as LoadResult[] };
   const laneLabel = (lane: boolean) => `HTTP_FAST_LANE=${lane}`;
   for (let round = 1; round <= settings.rounds; round++) {
     console.log(`round ${round}/${settings.rounds}: classroomUser(originId:)`);
@@ -99,6 +104,9 @@ async function lookups(env: BenchEnvironment, servers: ServerProcess[]): Promise
     const no = await runLoad(noneOther, load("lookup"));
     results.noneOther.push(no);
     console.log(row(`  lever: none, ${laneLabel(!DEFAULT_HTTP_FAST_LANE)}`, no, b));
+    const ju = await runLoad(jwtUnbatched, load("lookup", { tokens: jwtTokens }));
+    results.jwtUnbatched.push(ju);
+    console.log(row("  lever: jwt, LOOKUP_BATCHING=false", ju, b));
   }
   const cpu = (of: LoadResult[]) => mean(of.map((r) => r.cpuMsPerRequest)).toFixed(3);
   const ratios = (of: LoadResult[]) => of.map((r, i) => r.rps / results.baseline[i]!.rps);
@@ -113,7 +121,11 @@ async function lookups(env: BenchEnvironment, servers: ServerProcess[]): Promise
       `server CPU per request (ms, mean of rounds): jwt ${cpu(results.jwt)} → ${cpu(results.jwtOther)}, none ${cpu(results.none)} → ${cpu(results.noneOther)} ` +
       `(RSS after load: jwt ${fmt(Math.max(...results.jwtOther.map((r) => r.rssAfterMb)))} MB, none ${fmt(Math.max(...results.noneOther.map((r) => r.rssAfterMb)))} MB)`,
   );
-  const failures = [...results.baseline, ...results.jwt, ...results.none, ...results.jwtOther, ...results.noneOther].reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0);
+  console.log(
+    `lever LOOKUP_BATCHING=false (one statement per lookup): jwt ratio ${mean(ratios(results.jwtUnbatched)).toFixed(2)}, ` +
+      `p99 ${mean(results.jwtUnbatched.map((r) => r.p99)).toFixed(1)} ms, server CPU per request ${cpu(results.jwt)} → ${cpu(results.jwtUnbatched)} ms`,
+  );
+  const failures = [...results.baseline, ...results.jwt, ...results.none, ...results.jwtOther, ...results.noneOther, ...results.jwtUnbatched].reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0);
   check("lookup, AUTH_MODE=jwt: mean ratio to baseline >= 0.45", jwtRatio, "", jwtRatio >= 0.45);
   const jwtP99 = mean(results.jwt.map((r) => r.p99));
   check("lookup, AUTH_MODE=jwt: p99 <= 25 ms (mean of rounds)", jwtP99, " ms", jwtP99 <= 25);
