@@ -210,7 +210,7 @@ export interface Config {
     missTtlMs: number;
     /** LCIC fallbacks per client (JWT subject, else address) per minute; 0 turns the limit off. */
     fallbacksPerMinute: number;
-    /** LOOKUP_BATCHING: `classroomUser` lookups by originId started in the same event-loop turn are read in one statement. */
+    /** LOOKUP_BATCHING: `classroomUser` reads (by originId, by userId) started in the same event-loop turn share one statement. */
     batch: boolean;
   };
   /** Background LoginUser for new and recently active users (jobs/token-warming.ts). */

@@ -25,7 +25,7 @@ export interface LookupOptions {
   missTtlMs: number;
   /** LOOKUP_FALLBACK_RATE_LIMIT_PER_MINUTE's limiter; omitted: unlimited. */
   fallbackBudget?: ClientBudget;
-  /** LOOKUP_BATCHING: lookups by originId started in the same event-loop turn share one statement. */
+  /** LOOKUP_BATCHING: reads by originId or by userId started in the same event-loop turn share one statement (default off here; on in the app's configuration). */
   batch?: boolean;
 }
 
