@@ -2,7 +2,7 @@ import type { CallOptions } from "../lcic/client.js";
 import { resolveSdkAppId, type UsersContext } from "./context.js";
 import { ClassroomUserNotFoundError, ClientRateLimitedError, InvalidSdkAppIdError } from "./errors.js";
 import { callLcic } from "./lcic-errors.js";
-import type { ClassroomUserRow } from "./repository.js";
+import { originKey, type ClassroomUserRow } from "./repository.js";
 import { sealToken } from "./tokens.js";
 import { LIMITS, parseLookup, type LookupInput } from "./validation.js";
 
@@ -38,10 +38,6 @@ function isUserIdReference(ref: ClassroomUserReference): ref is { userId: string
 
 function isOriginReference(ref: ClassroomUserReference): ref is { sdkAppId: number; originId: string } {
   return "originId" in ref && typeof ref.originId === "string" && Number.isSafeInteger(ref.sdkAppId);
-}
-
-function originKey(key: { sdkAppId: number; originId: string }): string {
-  return `${key.sdkAppId}\u0000${key.originId}`;
 }
 
 /** The key a lookup's miss is remembered under (lookup_misses.key). */

@@ -87,9 +87,15 @@ function toRow(values: unknown[]): ClassroomUserRow {
   return row as ClassroomUserRow;
 }
 
-interface OriginKey {
+/** A user's key within an application. */
+export interface OriginKey {
   sdkAppId: number;
   originId: string;
+}
+
+/** An (sdkAppId, originId) key as one Map key: `_entities`' references and the batched reads match rows by it. */
+export function originKey(key: OriginKey): string {
+  return `${key.sdkAppId}\u0000${key.originId}`;
 }
 
 /**
@@ -124,8 +130,6 @@ class RowBatches<K> {
     return this.loader.load(key);
   }
 }
-
-const originText = (key: OriginKey) => `${key.sdkAppId}\u0000${key.originId}`;
 
 /** SQL for classroom users. Knows nothing about LCIC or GraphQL. */
 export class UsersRepository {
@@ -199,8 +203,8 @@ export class UsersRepository {
     this.originIdBatches = new RowBatches<OriginKey>(
       (key) => this.findByOriginId(key.sdkAppId, key.originId),
       (keys) => this.byOriginIds.execute({ sdkAppIds: keys.map((k) => k.sdkAppId), originIds: keys.map((k) => k.originId) }),
-      originText,
-      originText,
+      originKey,
+      originKey,
     );
     this.userIdBatches = new RowBatches<string>(
       (userId) => this.findByUserId(userId),
