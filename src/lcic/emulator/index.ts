@@ -78,6 +78,8 @@ export interface LcicEmulator {
   readonly sdkAppIds: number[];
   injectFault(fault: FaultSpec): void;
   clearFaults(): void;
+  /** Injected faults not yet used up by a matching request (of `action`, when given). */
+  pendingFaults(action?: LcicAction): number;
   counters(): Record<LcicAction, ActionCounters>;
   resetCounters(): void;
   users(sdkAppId?: number): LcicUser[];
@@ -373,6 +375,9 @@ export async function startLcicEmulator(options: EmulatorOptions = {}): Promise<
     },
     clearFaults() {
       faults = [];
+    },
+    pendingFaults(action) {
+      return faults.reduce((n, f) => n + (action === undefined || f.action === undefined || f.action === action ? f.remaining : 0), 0);
     },
     counters() {
       return structuredClone(counters);
