@@ -17,6 +17,7 @@ import type { ProductMetrics } from "./observability/metrics.js";
 import { currentRequestContext, requestIdFrom, runWithRequestContext, type RequestContext } from "./observability/request-context.js";
 import type { Tracing } from "./observability/tracing.js";
 import { buildSchema, buildSeparateSchema, type GraphQLContext } from "./schema/index.js";
+import { releaseAuthScopeCache } from "./schema/request-cache.js";
 import { disableIntrospection, requestLimits } from "./security/request-limits.js";
 import { operationIdOf } from "./security/trusted-documents.js";
 import type { BulkRegistration } from "./users/bulk-registration.js";
@@ -159,7 +160,7 @@ export function createServer(deps: ServerDeps): AppServer {
   // Browsers send "simple" cross-site requests (forms, text/plain, GET without headers) without a
   // CORS preflight; refusing them stops CSRF even if a cookie-based proxy ever fronts this service.
   const csrfPrevention: Plugin = useCSRFPrevention({ requestHeaders: [...CSRF_HEADERS] });
-  const plugins: Plugin[] = [authenticateFirst, csrfPrevention, requestLimits(security), validationCache()];
+  const plugins: Plugin[] = [authenticateFirst, csrfPrevention, requestLimits(security), validationCache(), releaseAuthScopeCache()];
   // First of the execution hooks, so the deadline and metrics below wrap the compiled execution too.
   const jitStats: JitStats = { executed: 0, delegated: 0 };
   if (deps.jit) plugins.push(jitExecution(jitStats));
