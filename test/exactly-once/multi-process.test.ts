@@ -78,6 +78,9 @@ describe("exactly-once registration across three server processes", () => {
     return { port, child, output };
   }
 
+  /** Each replica's last log lines, for a failure's report. */
+  const replicaTails = (lines: number) => replicas.map((r) => `  replica ${r.port} (exit ${r.child.exitCode}): ${r.output.slice(-lines).join("\n    ")}`);
+
   async function waitReady(replica: Replica, timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
@@ -258,7 +261,7 @@ describe("exactly-once registration across three server processes", () => {
           [
             `multi-process: orphans not completed 30 s after the restart: ${JSON.stringify(rows)}`,
             `  LCIC counters ${JSON.stringify(emulator.counters())}`,
-            ...replicas.map((r) => `  replica ${r.port} (exit ${r.child.exitCode}): ${r.output.slice(-12).join("\n    ")}`),
+            ...replicaTails(12),
           ].join("\n"),
         );
       }
@@ -271,7 +274,7 @@ describe("exactly-once registration across three server processes", () => {
           `multi-process watchdog at ${Date.now() - startedAt} ms: done ${done}/${total}, in flight ${inFlight}, paused ${paused !== undefined}, killed ${killed}`,
           `  figures ${JSON.stringify(figures)}; codes ${JSON.stringify(Object.fromEntries(codesSeen))}`,
           `  LCIC counters ${JSON.stringify(emulator.counters())}`,
-          ...replicas.map((r) => `  replica ${r.port} (exit ${r.child.exitCode}): ${r.output.slice(-8).join("\n    ")}`),
+          ...replicaTails(8),
         ].join("\n"),
       );
     }, 80_000);
@@ -408,7 +411,7 @@ describe("exactly-once registration across three server processes", () => {
         [
           `multi-process, no originId: ${gaveUp} callers gave up, ${successes.length} successes, errors seen ${JSON.stringify(Object.fromEntries(codesSeen))}`,
           `  LCIC counters ${JSON.stringify(emulator.counters())}`,
-          ...replicas.map((r) => `  replica ${r.port} (exit ${r.child.exitCode}): ${r.output.slice(-12).join("\n    ")}`),
+          ...replicaTails(12),
         ].join("\n"),
       );
     }
