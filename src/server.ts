@@ -302,7 +302,13 @@ export function createServer(deps: ServerDeps): AppServer {
     });
   }
 
-  const inFlight = new Set<ServerResponse>();
+  // Responses not yet closed, for close()'s grace period. A count, not a Set of the responses: a
+  // long-lived Set's table sits in the old generation, and V8 then keeps every response it held
+  // through young-generation GCs (README, Performance: "Long-lived Sets and Maps of short-lived objects").
+  let inFlight = 0;
+  const responseClosed = (): void => {
+    inFlight--;
+  };
   const tracing = deps.tracing;
   const http = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
     // Every log line and span while serving this request carries its id; the caller gets it back.
@@ -339,8 +345,8 @@ export function createServer(deps: ServerDeps): AppServer {
     }
     const refusal = bodyRefusal(req, security.maxBodyBytes);
     if (refusal) return sendRefusal(res, refusal.status, refusal.message);
-    inFlight.add(res);
-    res.on("close", () => inFlight.delete(res));
+    inFlight++;
+    res.once("close", responseClosed);
     if (fastLane?.(req, res)) return;
     void yoga.requestListener(req, res);
   };
@@ -367,7 +373,7 @@ export function createServer(deps: ServerDeps): AppServer {
       const closed = new Promise<void>((resolve) => http.close(() => resolve()));
       http.closeIdleConnections();
       const deadline = Date.now() + graceMs;
-      while (inFlight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
       http.closeAllConnections();
       await closed;
     },
@@ -446,13 +452,41 @@ function sendRefusal(res: ServerResponse, status: number, message: string) {
  * background, like one whose client went away (registrations are safe to complete later).
  */
 function databaseDeadline(db: Pick<DatabaseHandle, "ping">, timeoutMs: number, logger: Logger): Plugin {
-  // One watchdog for all executions (a Set and a coarse interval while any runs), not a timer and a
+  // One watchdog for all executions (a list and a coarse interval while any runs), not a timer and a
   // Promise.race per request: that cost every lookup a timer and a handful of promises.
+  // The executions are a doubly linked list through the entries themselves, not a Set: a long-lived
+  // Set's table is in the old generation, and V8 then keeps each entry (and the request behind its
+  // `answer`) alive through young-generation GCs (README, Performance: "Long-lived Sets and Maps of
+  // short-lived objects"). A removed entry points at nothing. Entries are appended in deadline order
+  // (one timeout for all; an entry given more time moves to the end), so a check stops at the first
+  // entry not yet due.
   interface Watched {
     dueAt: number;
     answer(result: unknown): void;
+    prev: Watched | undefined;
+    next: Watched | undefined;
+    listed: boolean;
   }
-  const watched = new Set<Watched>();
+  let head: Watched | undefined;
+  let tail: Watched | undefined;
+  const append = (w: Watched) => {
+    w.prev = tail;
+    w.next = undefined;
+    if (tail) tail.next = w;
+    else head = w;
+    tail = w;
+    w.listed = true;
+  };
+  const remove = (w: Watched): boolean => {
+    if (!w.listed) return false;
+    if (w.prev) w.prev.next = w.next;
+    else head = w.next;
+    if (w.next) w.next.prev = w.prev;
+    else tail = w.prev;
+    w.prev = w.next = undefined;
+    w.listed = false;
+    return true;
+  };
   const tickMs = Math.max(10, Math.min(100, Math.floor(timeoutMs / 10)));
   let ticker: NodeJS.Timeout | undefined;
   let checking = false;
@@ -460,7 +494,7 @@ function databaseDeadline(db: Pick<DatabaseHandle, "ping">, timeoutMs: number, l
     if (checking) return;
     const now = performance.now();
     const due: Watched[] = [];
-    for (const w of watched) if (w.dueAt <= now) due.push(w);
+    for (let w = head; w && w.dueAt <= now; w = w.next) due.push(w);
     if (due.length === 0) return;
     checking = true;
     try {
@@ -468,10 +502,14 @@ function databaseDeadline(db: Pick<DatabaseHandle, "ping">, timeoutMs: number, l
       if (reachable) {
         // Slow for another reason (an LCIC call, say): look again after another period.
         const next = performance.now() + timeoutMs;
-        for (const w of due) w.dueAt = next;
+        for (const w of due) {
+          if (!remove(w)) continue;
+          w.dueAt = next;
+          append(w);
+        }
         return;
       }
-      const answered = due.filter((w) => watched.delete(w));
+      const answered = due.filter(remove);
       if (answered.length === 0) return;
       logger.error({ timeoutMs, requests: answered.length }, "database unavailable: request answered after DATABASE_UNAVAILABLE_TIMEOUT_MS");
       for (const w of answered) {
@@ -479,7 +517,7 @@ function databaseDeadline(db: Pick<DatabaseHandle, "ping">, timeoutMs: number, l
       }
     } finally {
       checking = false;
-      if (watched.size === 0) stop();
+      if (!head) stop();
     }
   };
   const stop = () => {
@@ -487,15 +525,15 @@ function databaseDeadline(db: Pick<DatabaseHandle, "ping">, timeoutMs: number, l
     ticker = undefined;
   };
   const watch = (w: Watched) => {
-    watched.add(w);
+    append(w);
     if (!ticker) {
       ticker = setInterval(() => void check(), tickMs);
       ticker.unref();
     }
   };
   const unwatch = (w: Watched) => {
-    watched.delete(w);
-    if (watched.size === 0 && !checking) stop();
+    remove(w);
+    if (!head && !checking) stop();
   };
   return {
     onExecute({ executeFn, setExecuteFn }) {
@@ -503,7 +541,7 @@ function databaseDeadline(db: Pick<DatabaseHandle, "ping">, timeoutMs: number, l
         const result = executeFn(args) as unknown;
         if (!(result instanceof Promise)) return result as ReturnType<typeof executeFn>;
         return new Promise((resolve, reject) => {
-          const w: Watched = { dueAt: performance.now() + timeoutMs, answer: resolve };
+          const w: Watched = { dueAt: performance.now() + timeoutMs, answer: resolve, prev: undefined, next: undefined, listed: false };
           watch(w);
           result.then(
             (value) => {

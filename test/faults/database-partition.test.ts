@@ -80,3 +80,16 @@ it("no request hangs past DATABASE_UNAVAILABLE_TIMEOUT_MS while the database is 
   expect(found.data?.classroomUser.__typename).toBe("ClassroomUser");
   expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
 }, 30_000);
+
+it("an execution slow for another reason (LCIC) while the database answers is not cut off at the deadline", async () => {
+  // RegisterUser takes more than twice the deadline: the watchdog finds the registration due twice,
+  // pings, and gives it more time each time (it moves to the end of its list); lookups meanwhile pass.
+  server.emulator.injectFault({ action: "RegisterUser", mode: "latency", ms: TIMEOUT_MS * 2 + 500 });
+  const started = Date.now();
+  const slow = register(server, { originId: "slow-lcic" });
+  const lookups = await Promise.all(Array.from({ length: 5 }, () => server.gql(FIND, { originId: "partitioned" })));
+  for (const res of lookups) expect(res.data?.classroomUser.__typename).toBe("ClassroomUser");
+  const stored = await slow;
+  expect(stored.created).toBe(true);
+  expect(Date.now() - started).toBeGreaterThanOrEqual(TIMEOUT_MS * 2);
+}, 30_000);
