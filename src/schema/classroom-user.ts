@@ -23,18 +23,23 @@ export const ClassroomUser = builder.objectRef<ClassroomUserRow>("ClassroomUser"
 });
 
 /**
- * One DataLoader per request (keyed on the context object, so server.ts need not know about it):
- * the gateway's `_entities` call for N students becomes one `findByReferences`, i.e. one SQL query.
+ * One DataLoader per request: the gateway's `_entities` call for N students becomes one
+ * `findByReferences`, i.e. one SQL query. Kept on the context itself (under a symbol, so server.ts need
+ * not know about it), not in a WeakMap keyed by the context: the loader's batch function holds the
+ * context, and a WeakMap value that reaches its own key is a cycle V8's young-generation GC cannot
+ * free, so every `_entities` request's objects were promoted (README, Performance).
  */
-const referenceLoaders = new WeakMap<object, DataLoader<ClassroomUserReference, ClassroomUserRow | null, string>>();
+const REFERENCE_LOADER = Symbol("classroom-users.reference-loader");
+type ReferenceLoader = DataLoader<ClassroomUserReference, ClassroomUserRow | null, string>;
 
-function referenceLoader(ctx: GraphQLContext) {
-  let loader = referenceLoaders.get(ctx);
+function referenceLoader(ctx: GraphQLContext): ReferenceLoader {
+  const holder = ctx as GraphQLContext & { [REFERENCE_LOADER]?: ReferenceLoader };
+  let loader = holder[REFERENCE_LOADER];
   if (!loader) {
     loader = new DataLoader((refs) => ctx.users.findByReferences(refs, { clientKey: ctx.clientKey }), {
       cacheKeyFn: (ref) => ("userId" in ref ? `u:${ref.userId}` : `o:${ref.sdkAppId}:${ref.originId}`),
     });
-    referenceLoaders.set(ctx, loader);
+    holder[REFERENCE_LOADER] = loader;
   }
   return loader;
 }
