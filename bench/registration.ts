@@ -16,11 +16,13 @@
  *    (postJsonKeepAlive); until 2026-11-30 it was `fetch`, whose own cost (~1-2 ms a request at this
  *    spacing) counted as ours too.
  * 2. Pace: a burst of concurrent registrations; the most RegisterUser calls LCIC sees in any second (≤ 20).
+ * 3. Scale: the bare baseline (node:http + one prepared postgres.js query) timed the same way, as far
+ *    apart, in the same run: what one loopback hop and one database round trip cost at this spacing here.
  */
 import http from "node:http";
 import { performance } from "node:perf_hooks";
 import { QUICK, startEnvironment } from "./support/environment.js";
-import { buildProduct, postJsonKeepAlive, startProduct } from "./support/processes.js";
+import { buildProduct, postJsonKeepAlive, startBaseline, startProduct } from "./support/processes.js";
 import { check, finish, fmt, median } from "./support/report.js";
 
 const SEQUENTIAL = Number(process.env.BENCH_REGISTRATIONS ?? (QUICK ? 15 : 60));
@@ -45,6 +47,7 @@ async function main(): Promise<void> {
     now: () => performance.timeOrigin + performance.now(),
   });
   let server: Awaited<ReturnType<typeof startProduct>> | undefined;
+  let baseline: Awaited<ReturnType<typeof startBaseline>> | undefined;
   let agent: http.Agent | undefined;
   try {
     const product = await startProduct("product built, AUTH_MODE=none", "built", { ...env.productEnv, AUTH_MODE: "none" });
@@ -85,6 +88,27 @@ async function main(): Promise<void> {
     );
     check("registration: median overhead of our own work <= 3 ms", median(overheads), " ms", median(overheads) <= 3);
 
+    // What this machine charges any server at this spacing, in the same run: the bare baseline of the
+    // lookup bench (node:http + one prepared postgres.js query) timed by the same client, as far apart.
+    // Context for the figure above, not subtracted from it: a registration's path has that hop, four
+    // database round trips, and an LCIC call whose hop (beyond the emulator's own time) counts as ours.
+    baseline = await startBaseline({ databaseUrl: env.databaseUrl, poolSize: 10, sdkAppId: env.sdkAppId });
+    const bare = baseline;
+    for (let i = 0; i < 5; i++) await postJson(bare.url, { originId: `bench-reg-${i}` });
+    const bareMs: number[] = [];
+    for (let i = 0; i < SEQUENTIAL; i++) {
+      await new Promise((r) => setTimeout(r, SPACING_MS));
+      const res = await postJson(bare.url, { originId: `bench-reg-${i}` });
+      if (res.status !== 200 || !JSON.stringify(res.json).includes('"ClassroomUser"')) throw new Error(`baseline lookup failed: ${res.status} ${JSON.stringify(res.json)}`);
+      bareMs.push(res.ms);
+    }
+    await bare.stop();
+    baseline = undefined;
+    console.log(
+      `same spacing, same client, same run: the bare baseline (node:http + one prepared postgres.js query) answers in ${median(bareMs).toFixed(2)} ms median ` +
+        `(min ${Math.min(...bareMs).toFixed(2)} ms): one loopback hop and one database round trip at this spacing on this machine, for scale (not subtracted above)`,
+    );
+
     const burstFrom = lcicCalls.length;
     const started = performance.now();
     const answers = await Promise.all(Array.from({ length: BURST }, (_, i) => postJson(product.url, mutation(`bench-burst-${i}`))));
@@ -101,6 +125,7 @@ async function main(): Promise<void> {
     check("registration burst: RegisterUser calls in any second <= 20, none failed", most, "", most <= 20 && failed === 0);
   } finally {
     agent?.destroy();
+    await baseline?.stop();
     await server?.stop();
     await env.close();
   }
