@@ -5,29 +5,15 @@
 // patches/postgres+3.4.9.patch keeps the settling functions themselves and moves resolve/reject to the
 // prototype (same calls, same behaviour). This measures it on every copy the package ships, with the
 // Query class alone: a handler that answers 100 rows a turn later stands in for the connection.
-import { createRequire } from "node:module";
-import path from "node:path";
-import { pathToFileURL } from "node:url";
 import v8 from "node:v8";
 import vm from "node:vm";
 import { describe, expect, it } from "vitest";
+import { loadPostgresCopies } from "../support/postgres-copies.js";
 
 v8.setFlagsFromString("--expose-gc");
 const gc = vm.runInNewContext("gc") as (options?: { type: "minor" | "major" }) => void;
 
 type QueryClass = new (strings: string[], args: unknown[], handler: (query: { resolve(rows: unknown): void }) => void, canceller: null) => Promise<unknown[]>;
-
-const require = createRequire(import.meta.url);
-const packageRoot = path.resolve(path.dirname(require.resolve("postgres")), "..", "..");
-
-async function loadCopies(): Promise<Array<[string, QueryClass]>> {
-  const esm = (file: string) => import(pathToFileURL(path.join(packageRoot, file)).href).then((m: { Query: QueryClass }) => m.Query);
-  return [
-    ["src (ESM, Node's import)", await esm("src/query.js")],
-    ["cf (workerd)", await esm("cf/src/query.js")],
-    ["cjs (require)", (require(path.join(packageRoot, "cjs/src/query.js")) as { Query: QueryClass }).Query],
-  ];
-}
 
 const oldSpaceUsed = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === "old_space")!.space_used_size;
 const rows = () => Array.from({ length: 100 }, (_, x) => ({ x }));
@@ -55,7 +41,7 @@ async function promotedPerQuery(Query: QueryClass, total: number): Promise<numbe
 }
 
 describe("postgres.js Query (patched)", async () => {
-  const copies = await loadCopies();
+  const copies = await loadPostgresCopies<QueryClass>("query.js", (module) => module.Query);
 
   it.each(copies)("%s: a settled query and its rows die young (less than 300 bytes promoted a query)", async (_, Query) => {
     const perQuery = await promotedPerQuery(Query, 2000);

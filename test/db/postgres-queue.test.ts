@@ -2,10 +2,8 @@
 // a queue that never empties (the busy connections under steady load) never dropped those slots: the
 // array and each scan grew by one per query. patches/postgres+3.4.9.patch (applied by `npm ci`
 // through the postinstall script) fixes every copy the package ships; this checks the installed files.
-import { createRequire } from "node:module";
-import path from "node:path";
-import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
+import { loadPostgresCopies } from "../support/postgres-copies.js";
 
 interface Queue<T> {
   readonly length: number;
@@ -14,19 +12,6 @@ interface Queue<T> {
   shift(): T | undefined;
 }
 type QueueFactory = <T>(initial?: T[]) => Queue<T>;
-
-const require = createRequire(import.meta.url);
-// `require` resolves the package's CommonJS entry, cjs/src/index.js; the package root is two levels up.
-const packageRoot = path.resolve(path.dirname(require.resolve("postgres")), "..", "..");
-
-async function loadCopies(): Promise<Array<[string, QueueFactory]>> {
-  const esm = (file: string) => import(pathToFileURL(path.join(packageRoot, file)).href).then((m: { default: QueueFactory }) => m.default);
-  return [
-    ["src (ESM, Node's import)", await esm("src/queue.js")],
-    ["cf (workerd)", await esm("cf/src/queue.js")],
-    ["cjs (require)", require(path.join(packageRoot, "cjs/src/queue.js")) as QueueFactory],
-  ];
-}
 
 /** Runs `work` while recording, for every Array#indexOf call, the array's length and how many slots it searched. */
 function observeIndexOf(work: () => void): { longestArray: number; longestScan: number } {
@@ -47,7 +32,7 @@ function observeIndexOf(work: () => void): { longestArray: number; longestScan: 
 }
 
 describe("postgres.js Queue (patched)", async () => {
-  const copies = await loadCopies();
+  const copies = await loadPostgresCopies<QueueFactory>("queue.js", (module) => (typeof module === "function" ? module : (module as { default: unknown }).default));
 
   it.each(copies)("%s: the busy queue's array and every remove() scan stay bounded under steady load", (_, Queue) => {
     // What src/index.js does with busy connections: go(busy.shift(), query) then move(c, busy), which
