@@ -25,6 +25,7 @@ async function promotedPerQuery(Query: QueryClass, total: number): Promise<numbe
   const run = async (count: number, measure: boolean) => {
     for (let i = 1; i <= count; i++) {
       const result = await new Query(["select"], [], handler, null);
+      // A plain check: vitest's `expect` itself kept the values it was given through scavenges.
       if (result.length !== 100) throw new Error(`expected 100 rows, got ${result.length}`);
       if (i % 50 === 0) {
         const before = oldSpaceUsed();
