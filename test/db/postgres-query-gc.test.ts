@@ -5,40 +5,22 @@
 // patches/postgres+3.4.9.patch keeps the settling functions themselves and moves resolve/reject to the
 // prototype (same calls, same behaviour). This measures it on every copy the package ships, with the
 // Query class alone: a handler that answers 100 rows a turn later stands in for the connection.
-import v8 from "node:v8";
-import vm from "node:vm";
 import { describe, expect, it } from "vitest";
 import { loadPostgresCopies } from "../support/postgres-copies.js";
-
-v8.setFlagsFromString("--expose-gc");
-const gc = vm.runInNewContext("gc") as (options?: { type: "minor" | "major" }) => void;
+import { promotedBytesPerOperation } from "../support/promotion.js";
 
 type QueryClass = new (strings: string[], args: unknown[], handler: (query: { resolve(rows: unknown): void }) => void, canceller: null) => Promise<unknown[]>;
 
-const oldSpaceUsed = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === "old_space")!.space_used_size;
 const rows = () => Array.from({ length: 100 }, (_, x) => ({ x }));
 
-/** Bytes promoted per settled query: queries one at a time, a scavenge forced every 50. */
-async function promotedPerQuery(Query: QueryClass, total: number): Promise<number> {
+/** Bytes promoted per settled query: queries one at a time, after 500 to warm up (test/support/promotion.ts). */
+function promotedPerQuery(Query: QueryClass, total: number): Promise<number> {
   const handler = (query: { resolve(value: unknown): void }) => void setImmediate(() => query.resolve(rows()));
-  let promoted = 0;
-  const run = async (count: number, measure: boolean) => {
-    for (let i = 1; i <= count; i++) {
-      const result = await new Query(["select"], [], handler, null);
-      // A plain check: vitest's `expect` itself kept the values it was given through scavenges.
-      if (result.length !== 100) throw new Error(`expected 100 rows, got ${result.length}`);
-      if (i % 50 === 0) {
-        const before = oldSpaceUsed();
-        gc({ type: "minor" });
-        if (measure) promoted += Math.max(0, oldSpaceUsed() - before);
-      }
-    }
+  const query = async () => {
+    const result = await new Query(["select"], [], handler, null);
+    if (result.length !== 100) throw new Error(`expected 100 rows, got ${result.length}`);
   };
-  await run(500, false);
-  gc({ type: "major" });
-  gc({ type: "major" });
-  await run(total, true);
-  return promoted / total;
+  return promotedBytesPerOperation(query, { total, warmUp: 500, concurrency: 1 });
 }
 
 describe("postgres.js Query (patched)", async () => {

@@ -11,22 +11,16 @@
  * server's long-lived state (and such a table) into the old generation, as hours of serving would.
  */
 import http from "node:http";
-import v8 from "node:v8";
-import vm from "node:vm";
 import { afterAll, expect, it } from "vitest";
+import { promotedBytesPerOperation } from "../support/promotion.js";
 import { APP, FIND, register, startTestServer } from "../support/server.js";
-
-v8.setFlagsFromString("--expose-gc");
-const gc = vm.runInNewContext("gc") as (options?: { type: "minor" | "major" }) => void;
 
 const server = await startTestServer();
 afterAll(() => server.close());
 
-const oldSpaceUsed = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === "old_space")!.space_used_size;
-
 /**
- * Runs `total` POSTs of `body` 20 at a time (after 400 to warm up and a full GC) with a scavenge forced
- * every 50 answers; returns the bytes those scavenges promoted per request.
+ * Bytes promoted per request: `total` POSTs of `body`, 20 at a time, after 400 to warm up
+ * (test/support/promotion.ts).
  */
 async function promotedPerRequest(body: string, expected: string, total = 2000): Promise<number> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 20 });
@@ -45,29 +39,8 @@ async function promotedPerRequest(body: string, expected: string, total = 2000):
       req.on("error", reject);
       req.end(body);
     });
-  let promoted = 0;
-  let answered = 0;
-  const run = async (count: number, measure: boolean) => {
-    let sent = 0;
-    const client = async () => {
-      while (sent < count) {
-        sent++;
-        await post();
-        if (++answered % 50 === 0) {
-          const before = oldSpaceUsed();
-          gc({ type: "minor" });
-          if (measure) promoted += Math.max(0, oldSpaceUsed() - before);
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: 20 }, client));
-  };
   try {
-    await run(400, false); // warm: code, prepared statements, caches
-    gc({ type: "major" });
-    gc({ type: "major" });
-    await run(total, true);
-    return promoted / total;
+    return await promotedBytesPerOperation(post, { total, warmUp: 400, concurrency: 20 });
   } finally {
     agent.destroy();
   }
