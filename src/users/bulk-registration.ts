@@ -103,9 +103,11 @@ export function compileFieldCheck(schema: z.ZodTypeAny): (value: unknown) => boo
   if (!(node instanceof z.ZodString) || node._def.coerce) return never;
   let min = 0;
   let max = Number.POSITIVE_INFINITY;
+  const patterns: RegExp[] = [];
   for (const check of node._def.checks) {
     if (check.kind === "min") min = Math.max(min, check.value);
     else if (check.kind === "max") max = Math.min(max, check.value);
+    else if (check.kind === "regex") patterns.push(check.regex);
     else return never; // a check this does not know (or one that transforms): zod's call
   }
   // One reusable context: a refinement reports a failure through addIssue.
@@ -120,6 +122,10 @@ export function compileFieldCheck(schema: z.ZodTypeAny): (value: unknown) => boo
     if (value === undefined) return optional;
     if (value === null) return nullable;
     if (typeof value !== "string" || value.length < min || value.length > max) return false;
+    for (const pattern of patterns) {
+      pattern.lastIndex = 0; // as zod does, for a pattern with the g or y flag
+      if (!pattern.test(value)) return false;
+    }
     failed = false;
     for (const refinement of refinements) {
       const result = refinement(value, ctx);
