@@ -1,40 +1,26 @@
 // A production start (real credentials) never loads the LCIC emulator's code, so its unauthenticated
 // /__emulator/ routes cannot exist there; the zero-credential start does load it. Nor is the
 // OpenTelemetry SDK loaded without an OTLP endpoint.
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, expect, it } from "vitest";
 import { createTestDatabase } from "../support/database.js";
+import { startMainProcess } from "../support/main-process.js";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
 const db = await createTestDatabase();
 afterAll(() => db.close());
 
 /** Starts src/main.ts, waits for "ready", stops it; returns the modules it resolved. */
 async function modulesLoadedBy(env: Record<string, string>): Promise<string[]> {
   const file = path.join(await mkdtemp(path.join(tmpdir(), "modules-")), "loaded.txt");
-  const child = spawn(process.execPath, ["--import", "tsx", "--import", "./test/production/record-modules.mjs", "src/main.ts"], {
-    cwd: root,
-    env: { ...process.env, PORT: "0", METRICS_PORT: "0", LOG_LEVEL: "info", DATABASE_URL: db.url, RECORD_MODULES_FILE: file, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-  await new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes("classroom-users ready")) resolve();
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    void exited.then((code) => reject(new Error(`main exited early (${code}): ${out}`)));
-  });
-  child.kill("SIGTERM");
-  expect(await exited).toBe(0);
+  const main = await startMainProcess(
+    { PORT: "0", METRICS_PORT: "0", LOG_LEVEL: "info", DATABASE_URL: db.url, RECORD_MODULES_FILE: file, ...env },
+    ["--import", "./test/production/record-modules.mjs"],
+  );
+  main.child.kill("SIGTERM");
+  expect(await main.exited).toBe(0);
   return (await readFile(file, "utf8")).split("\n").filter(Boolean);
 }
 

@@ -3,15 +3,13 @@
 // wake-ups a second for as long as the process lived, ~0.7 % of a core on an idle replica
 // (src/observability/metrics.ts, EVENT_LOOP_MONITORING_PRECISION_MS).
 // Counted as the main thread's voluntary context switches (each sleep in epoll that ends), from /proc.
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { afterAll, expect, it } from "vitest";
 import { freePort } from "../../src/db/embedded.js";
 import { createTestDatabase } from "../support/database.js";
+import { startMainProcess } from "../support/main-process.js";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
 const db = await createTestDatabase();
 afterAll(() => db.close());
 
@@ -27,49 +25,34 @@ it.skipIf(!existsSync("/proc/self/task"))(
   "an idle production start, metrics on, wakes its event loop fewer than 40 times a second",
   async () => {
     const metricsPort = await freePort();
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-      cwd: root,
-      env: {
-        ...process.env,
-        NODE_ENV: "production",
-        PORT: "0",
-        METRICS_PORT: String(metricsPort),
-        LOG_LEVEL: "info",
-        DATABASE_URL: db.url,
-        TENCENTCLOUD_SECRET_ID: "AKIDidletest",
-        TENCENTCLOUD_SECRET_KEY: "idle-test-key",
-        LCIC_SDK_APP_ID: "1400000001",
-        LCIC_ENDPOINT: "http://127.0.0.1:9",
-        TOKEN_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
-        AUTH_JWT_SECRET: randomBytes(32).toString("hex"),
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+    const main = await startMainProcess({
+      NODE_ENV: "production",
+      PORT: "0",
+      METRICS_PORT: String(metricsPort),
+      LOG_LEVEL: "info",
+      DATABASE_URL: db.url,
+      TENCENTCLOUD_SECRET_ID: "AKIDidletest",
+      TENCENTCLOUD_SECRET_KEY: "idle-test-key",
+      LCIC_SDK_APP_ID: "1400000001",
+      LCIC_ENDPOINT: "http://127.0.0.1:9",
+      TOKEN_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+      AUTH_JWT_SECRET: randomBytes(32).toString("hex"),
     });
-    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    const pid = main.child.pid!;
     try {
-      let out = "";
-      await new Promise<void>((resolve, reject) => {
-        const onData = (chunk: Buffer) => {
-          out += chunk.toString();
-          if (out.includes("classroom-users ready")) resolve();
-        };
-        child.stdout.on("data", onData);
-        child.stderr.on("data", onData);
-        void exited.then((code) => reject(new Error(`main exited early (${code}): ${out}`)));
-      });
       // The metrics listener is up, so the default process metrics (and their monitor) are running.
       const scraped = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       expect(scraped).toContain("nodejs_eventloop_lag_p99_seconds");
       await sleep(2_000); // start-up's own work (compilation, the first GCs) settles
-      const from = voluntarySwitches(child.pid!);
+      const from = voluntarySwitches(pid);
       const started = performance.now();
       await sleep(3_000);
-      const perSecond = (voluntarySwitches(child.pid!) - from) / ((performance.now() - started) / 1000);
+      const perSecond = (voluntarySwitches(pid) - from) / ((performance.now() - started) / 1000);
       // With prom-client's default 10 ms monitor: ~100 a second; with 100 ms: ~10.
       expect(perSecond, `${perSecond.toFixed(1)} wake-ups a second`).toBeLessThan(40);
     } finally {
-      child.kill("SIGTERM");
-      await exited;
+      main.child.kill("SIGTERM");
+      await main.exited;
     }
   },
   60_000,

@@ -5,15 +5,8 @@
 import { describe, expect, it } from "vitest";
 import { ValidationError } from "../../src/users/errors.js";
 import { LIMITS, parseDeleteInput, parseRegisterInput, parseTokenInput, parseUpdateInput } from "../../src/users/validation.js";
+import { parseOutcome } from "../support/parse-outcome.js";
 
-function outcome(parse: (value: unknown) => unknown, value: unknown): unknown {
-  try {
-    return { ok: parse(value) };
-  } catch (error) {
-    expect(error).toBeInstanceOf(ValidationError);
-    return { error: (error as ValidationError).fieldErrors, message: (error as Error).message };
-  }
-}
 
 const texts = ["student-1", "", " padded", "padded ", "tab\there", "bidi\u202Eoverride", "lone\uD800surrogate", "pair \uD83D\uDE00 ok", "x".repeat(LIMITS.originId + 1), "名字", 42, null, undefined];
 const avatars = [undefined, null, "", "https://cdn.example.com/a.png", "ftp://x", "https://bad\u0007.example.com", "not a url"];
@@ -33,8 +26,8 @@ describe.each([
   it(`answers as its refined zod schema does, valid input and not`, () => {
     let valid = 0;
     for (const input of inputs) {
-      const answer = outcome(parse, input);
-      expect(answer, JSON.stringify(input)).toStrictEqual(outcome(parse.withZod, input));
+      const answer = parseOutcome(parse, input);
+      expect(answer, JSON.stringify(input)).toStrictEqual(parseOutcome(parse.withZod, input));
       if ("ok" in (answer as object)) valid++;
     }
     expect(valid).toBeGreaterThan(5);

@@ -1,17 +1,9 @@
 // classroomUser's arguments are parsed on every lookup without zod when they are valid: the answer
 // (the parsed value, or the ValidationError and its field errors) must be zod's for every input.
 import { describe, expect, it } from "vitest";
-import { ValidationError } from "../../src/users/errors.js";
 import { LIMITS, parseLookup, parseLookupWithZod } from "../../src/users/validation.js";
+import { parseOutcome } from "../support/parse-outcome.js";
 
-function outcome(parse: (value: unknown) => unknown, value: unknown): unknown {
-  try {
-    return { ok: parse(value) };
-  } catch (error) {
-    expect(error).toBeInstanceOf(ValidationError);
-    return { error: (error as ValidationError).fieldErrors, message: (error as Error).message };
-  }
-}
 
 const texts = [
   "student-1",
@@ -45,8 +37,8 @@ describe("parseLookup", () => {
   it(`answers as zod does for ${inputs.length} inputs, valid and not`, () => {
     let valid = 0;
     for (const input of inputs) {
-      const fast = outcome(parseLookup, input);
-      expect(fast, JSON.stringify(input)).toStrictEqual(outcome(parseLookupWithZod, input));
+      const fast = parseOutcome(parseLookup, input);
+      expect(fast, JSON.stringify(input)).toStrictEqual(parseOutcome(parseLookupWithZod, input));
       if ("ok" in (fast as object)) valid++;
     }
     // Both paths are exercised.
