@@ -1,13 +1,12 @@
 // A production start (real credentials) never loads the LCIC emulator's code, so its unauthenticated
 // /__emulator/ routes cannot exist there; the zero-credential start does load it. Nor is the
 // OpenTelemetry SDK loaded without an OTLP endpoint.
-import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { createTestDatabase } from "../support/database.js";
-import { startMainProcess } from "../support/main-process.js";
+import { productionEnv, startMainProcess } from "../support/main-process.js";
 
 const db = await createTestDatabase();
 afterAll(() => db.close());
@@ -25,15 +24,7 @@ async function modulesLoadedBy(env: Record<string, string>): Promise<string[]> {
 }
 
 it("NODE_ENV=production with real credentials: the emulator module is not loaded", async () => {
-  const loaded = await modulesLoadedBy({
-    NODE_ENV: "production",
-    TENCENTCLOUD_SECRET_ID: "AKIDproductiontest",
-    TENCENTCLOUD_SECRET_KEY: "production-test-key",
-    LCIC_SDK_APP_ID: "1400000001",
-    LCIC_ENDPOINT: "http://127.0.0.1:9",
-    TOKEN_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
-    AUTH_JWT_SECRET: randomBytes(32).toString("hex"),
-  });
+  const loaded = await modulesLoadedBy(productionEnv());
   expect(loaded.some((url) => url.endsWith("/src/app.ts"))).toBe(true); // the recorder works
   expect(loaded.filter((url) => url.includes("/lcic/emulator/"))).toEqual([]);
   // No OTEL_EXPORTER_OTLP_ENDPOINT: the trace SDK and exporter are not loaded either.

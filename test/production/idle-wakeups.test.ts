@@ -3,12 +3,11 @@
 // wake-ups a second for as long as the process lived, ~0.7 % of a core on an idle replica
 // (src/observability/metrics.ts, EVENT_LOOP_MONITORING_PRECISION_MS).
 // Counted as the main thread's voluntary context switches (each sleep in epoll that ends), from /proc.
-import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { afterAll, expect, it } from "vitest";
 import { freePort } from "../../src/db/embedded.js";
 import { createTestDatabase } from "../support/database.js";
-import { startMainProcess } from "../support/main-process.js";
+import { productionEnv, startMainProcess } from "../support/main-process.js";
 
 const db = await createTestDatabase();
 afterAll(() => db.close());
@@ -25,19 +24,7 @@ it.skipIf(!existsSync("/proc/self/task"))(
   "an idle production start, metrics on, wakes its event loop fewer than 40 times a second",
   async () => {
     const metricsPort = await freePort();
-    const main = await startMainProcess({
-      NODE_ENV: "production",
-      PORT: "0",
-      METRICS_PORT: String(metricsPort),
-      LOG_LEVEL: "info",
-      DATABASE_URL: db.url,
-      TENCENTCLOUD_SECRET_ID: "AKIDidletest",
-      TENCENTCLOUD_SECRET_KEY: "idle-test-key",
-      LCIC_SDK_APP_ID: "1400000001",
-      LCIC_ENDPOINT: "http://127.0.0.1:9",
-      TOKEN_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
-      AUTH_JWT_SECRET: randomBytes(32).toString("hex"),
-    });
+    const main = await startMainProcess({ ...productionEnv(), PORT: "0", METRICS_PORT: String(metricsPort), LOG_LEVEL: "info", DATABASE_URL: db.url });
     const pid = main.child.pid!;
     try {
       // The metrics listener is up, so the default process metrics (and their monitor) are running.

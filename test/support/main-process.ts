@@ -3,6 +3,7 @@
  * once it logged "classroom-users ready"; rejects with its output if it exits before.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -32,4 +33,20 @@ export async function startMainProcess(env: Record<string, string>, nodeArgs: st
     void exited.then((code) => reject(new Error(`main exited early (${code}): ${out}`)));
   });
   return { child, exited };
+}
+
+/**
+ * A production configuration: NODE_ENV=production, LCIC credentials (an endpoint nothing listens on:
+ * nothing here calls LCIC), a token key and a JWT secret.
+ */
+export function productionEnv(): Record<string, string> {
+  return {
+    NODE_ENV: "production",
+    TENCENTCLOUD_SECRET_ID: "AKIDproductiontest",
+    TENCENTCLOUD_SECRET_KEY: "production-test-key",
+    LCIC_SDK_APP_ID: "1400000001",
+    LCIC_ENDPOINT: "http://127.0.0.1:9",
+    TOKEN_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+    AUTH_JWT_SECRET: randomBytes(32).toString("hex"),
+  };
 }
