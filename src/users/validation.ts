@@ -188,8 +188,8 @@ const listSchema = z.object({
   after: z.string().max(200, { message: "is not a cursor from this list" }).nullish(),
   filter: z
     .object({
-      originIdPrefix: z.string().max(LIMITS.originId, { message: `must be at most ${LIMITS.originId} characters` }).refine((s) => !LONE_SURROGATE.test(s), WELL_FORMED).nullish(),
-      nameContains: z.string().max(LIMITS.name, { message: `must be at most ${LIMITS.name} characters` }).refine((s) => !LONE_SURROGATE.test(s), WELL_FORMED).nullish(),
+      originIdPrefix: z.string().max(LIMITS.originId, { message: `must be at most ${LIMITS.originId} characters` }).regex(WITHOUT_LONE_SURROGATE, WELL_FORMED).nullish(),
+      nameContains: z.string().max(LIMITS.name, { message: `must be at most ${LIMITS.name} characters` }).regex(WITHOUT_LONE_SURROGATE, WELL_FORMED).nullish(),
       updatedSince: z.date({ invalid_type_error: "must be a date-time" }).nullish(),
     })
     .nullish(),

@@ -4,7 +4,7 @@
 // against the refined schemas themselves and against the rules as first written.
 import { describe, expect, it } from "vitest";
 import { ValidationError } from "../../src/users/errors.js";
-import { LIMITS, parseDeleteInput, parseRegisterInput, parseTokenInput, parseUpdateInput } from "../../src/users/validation.js";
+import { LIMITS, parseDeleteInput, parseListInput, parseRegisterInput, parseTokenInput, parseUpdateInput } from "../../src/users/validation.js";
 import { parseOutcome } from "../support/parse-outcome.js";
 
 
@@ -74,5 +74,16 @@ describe("text rules", () => {
     expect(messagesFor(" \u0007\uD800")).toEqual(["must not contain control characters", "must be well-formed Unicode (no lone surrogates)", "must not start or end with whitespace"]);
     expect(messagesFor("")).toEqual(["must not be empty"]);
     expect(messagesFor(` ${"x".repeat(LIMITS.originId)}`)).toEqual([`must be at most ${LIMITS.originId} characters`, "must not start or end with whitespace"]);
+  });
+
+  it("the list filter's strings: well-formed Unicode, as before", () => {
+    for (const field of ["originIdPrefix", "nameContains"]) {
+      expect(parseListInput({ filter: { [field]: "pair \uD83D\uDE00" } })).toEqual({ filter: { [field]: "pair \uD83D\uDE00" } });
+      expect(parseOutcome(parseListInput, { filter: { [field]: "lone\uDC00" } })).toEqual({
+        error: [{ path: ["filter", field], message: "must be well-formed Unicode (no lone surrogates)" }],
+        message: `Invalid input: filter.${field}: must be well-formed Unicode (no lone surrogates)`,
+      });
+      expect(parseListInput({ filter: { [field]: "" } })).toEqual({ filter: { [field]: "" } }); // empty: no filter, as before
+    }
   });
 });
