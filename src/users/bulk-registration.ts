@@ -85,7 +85,8 @@ const itemSchema = z
  * (measured with the sampling heap profiler: ~550 MB of old-space garbage per 100,000 imported
  * students, the largest part of the server's peak RSS during a roster import, and ~70 ms of CPU per
  * 1,000 items). The rules stay those of `registrationFields`: these are the very check functions of
- * that schema, read from its definition.
+ * that schema, read from its definition. (Since 2026-12-01 the text rules are `regex` checks rather than
+ * refinements, for the same reason, src/users/validation.ts; the avatar's URL rule is still one.)
  */
 export function compileFieldCheck(schema: z.ZodTypeAny): (value: unknown) => boolean {
   const never = () => false;
