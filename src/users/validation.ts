@@ -57,20 +57,34 @@ const registerSchema = z.object({
   onExisting: z.enum(["RETURN_EXISTING", "FAIL"]).nullish(),
 });
 
-const lookupSchema = z
-  .object({
-    userId: text(LIMITS.userId).nullish(),
-    originId: text(LIMITS.originId).nullish(),
-    sdkAppId: sdkAppId.nullish(),
-  })
-  .superRefine((v, ctx) => {
-    const given = [v.userId, v.originId].filter((x) => x !== undefined && x !== null).length;
-    if (given !== 1) {
-      const message = given === 0 ? "give exactly one of userId or originId" : "give only one of userId or originId";
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["userId"], message });
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["originId"], message });
-    }
+/** Exactly one of userId or originId, as `classroomUser` takes them; the issue's "identify" rule for every operation on one user. */
+const identifyFields = {
+  userId: text(LIMITS.userId).nullish(),
+  originId: text(LIMITS.originId).nullish(),
+  sdkAppId: sdkAppId.nullish(),
+};
+
+/** A rule over a whole input that its fields' schemas cannot state: the issues it finds (none when met). */
+type InputRule<T> = (value: T) => Array<{ path: string[]; message: string }>;
+
+const exactlyOneId: InputRule<{ userId?: string | null; originId?: string | null }> = (v) => {
+  const given = [v.userId, v.originId].filter((x) => x !== undefined && x !== null).length;
+  if (given === 1) return [];
+  const message = given === 0 ? "give exactly one of userId or originId" : "give only one of userId or originId";
+  return [
+    { path: ["userId"], message },
+    { path: ["originId"], message },
+  ];
+};
+
+/** `rule` as a zod refinement: its issues, as custom issues of the object. */
+function refinedBy<T>(fields: z.ZodType<T, z.ZodTypeDef, unknown>, rule: InputRule<T>) {
+  return fields.superRefine((value, ctx) => {
+    for (const issue of rule(value)) ctx.addIssue({ code: z.ZodIssueCode.custom, ...issue });
   });
+}
+
+const lookupSchema = refinedBy(z.object(identifyFields), exactlyOneId);
 
 export type RegisterInput = z.infer<typeof registerSchema>;
 export type LookupInput = z.infer<typeof lookupSchema>;
@@ -122,27 +136,6 @@ export function parseLookup(value: unknown): LookupInput {
 /** The field rules of a registration, for use cases that validate registrations their own way (bulk). */
 export const registrationFields = { sdkAppId, name: text(LIMITS.name), originId: text(LIMITS.originId), avatar } as const;
 
-/** Exactly one of userId or originId, as `classroomUser` takes them; the issue's "identify" rule for every operation on one user. */
-const identifyFields = {
-  userId: text(LIMITS.userId).nullish(),
-  originId: text(LIMITS.originId).nullish(),
-  sdkAppId: sdkAppId.nullish(),
-};
-
-/** What exactlyOneId checks, as a plain predicate: true exactly when it adds no issue. */
-function hasExactlyOneId(v: { userId?: string | null; originId?: string | null }): boolean {
-  return (v.userId == null) !== (v.originId == null);
-}
-
-function exactlyOneId(v: { userId?: string | null; originId?: string | null }, ctx: z.RefinementCtx): void {
-  const given = [v.userId, v.originId].filter((x) => x !== undefined && x !== null).length;
-  if (given !== 1) {
-    const message = given === 0 ? "give exactly one of userId or originId" : "give only one of userId or originId";
-    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["userId"], message });
-    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["originId"], message });
-  }
-}
-
 const updateFields = z.object({
   ...identifyFields,
   name: text(LIMITS.name).nullish(),
@@ -150,16 +143,17 @@ const updateFields = z.object({
   avatar: z.union([z.literal(""), avatar]).nullish(),
 });
 
-const updateSchema = updateFields.superRefine((v, ctx) => {
-    exactlyOneId(v, ctx);
-    if (v.name == null && v.avatar == null) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["name"], message: "give name or avatar (or both)" });
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["avatar"], message: "give name or avatar (or both)" });
-    }
-  });
+const updateRule: InputRule<z.infer<typeof updateFields>> = (v) => [
+  ...exactlyOneId(v),
+  ...(v.name == null && v.avatar == null
+    ? [
+        { path: ["name"], message: "give name or avatar (or both)" },
+        { path: ["avatar"], message: "give name or avatar (or both)" },
+      ]
+    : []),
+];
 
 const deleteFields = z.object(identifyFields);
-const deleteSchema = deleteFields.superRefine(exactlyOneId);
 
 /** A fresh LCIC token is valid 7 days; asking for more than 6 could never be served from a stored one. */
 export const MAX_MIN_VALIDITY_SECONDS = 6 * 24 * 60 * 60;
@@ -173,7 +167,6 @@ const tokenFields = z.object({
     .max(MAX_MIN_VALIDITY_SECONDS, { message: `must be at most ${MAX_MIN_VALIDITY_SECONDS} (6 days)` })
     .nullish(),
 });
-const tokenSchema = tokenFields.superRefine(exactlyOneId);
 
 export const LIST_MAX_FIRST = 500;
 
@@ -195,38 +188,38 @@ const listSchema = z.object({
     .nullish(),
 });
 
-export type UpdateInput = z.infer<typeof updateSchema>;
-export type DeleteInput = z.infer<typeof deleteSchema>;
-export type TokenInput = z.infer<typeof tokenSchema>;
+export type UpdateInput = z.infer<typeof updateFields>;
+export type DeleteInput = z.infer<typeof deleteFields>;
+export type TokenInput = z.infer<typeof tokenFields>;
 export type ListInput = z.infer<typeof listSchema>;
 
 /**
- * `refined` is `fields.superRefine(...)` and `accepts` is true exactly when that refinement adds no
- * issue. Valid input is recognised by `fields` and `accepts` and returned as `refined` would return it
- * (a refinement does not change the value); anything else is parsed by `refined`, so every error is the
- * same as before. The reason: zod 3's superRefine makes a context with bound closures on every parse,
- * and V8 kept each of those contexts, with what it reaches (the parsed value, and in a request the
- * GraphQL arguments), through young-generation GCs: ~800 bytes promoted per parse in isolation, ~2.8 KB
- * per `issueClassroomUserToken` request (README, "The graphql-jit patch"). A plain z.object parse
- * promotes nothing.
+ * Parses `fields`, then `rule`. Valid input is recognised by `fields` and a direct call of `rule`, and
+ * returned as the refined schema would return it (a refinement does not change the value); anything
+ * else is parsed by the refined schema (`refinedBy(fields, rule)`), so every error is zod's, as before.
+ * The reason: zod 3's superRefine makes a context with bound closures on every parse, and V8 kept each
+ * of those contexts, with what it reaches (the parsed value, and in a request the GraphQL arguments),
+ * through young-generation GCs: ~800 bytes promoted per parse in isolation, ~2.8 KB per
+ * `issueClassroomUserToken` request (README, "The graphql-jit patch"). A plain z.object parse promotes
+ * nothing.
  */
 function parseRefined<T>(
   fields: z.ZodType<T, z.ZodTypeDef, unknown>,
-  accepts: (value: T) => boolean,
-  refined: z.ZodType<T, z.ZodTypeDef, unknown>,
+  rule: InputRule<T>,
   pathPrefix: string[],
 ): ((value: unknown) => T) & { withZod(value: unknown): T } {
+  const refined = refinedBy(fields, rule);
   const withZod = (value: unknown): T => parseOrThrow(refined, value, pathPrefix);
   const parse = (value: unknown): T => {
     const plain = fields.safeParse(value);
-    if (plain.success && accepts(plain.data)) return plain.data;
+    if (plain.success && rule(plain.data).length === 0) return plain.data;
     return withZod(value);
   };
   // The refined schema alone, for tests that hold the two to the same answers.
   return Object.assign(parse, { withZod });
 }
 
-export const parseUpdateInput = parseRefined(updateFields, (v) => hasExactlyOneId(v) && (v.name != null || v.avatar != null), updateSchema, ["input"]);
-export const parseDeleteInput = parseRefined(deleteFields, hasExactlyOneId, deleteSchema, ["input"]);
-export const parseTokenInput = parseRefined(tokenFields, hasExactlyOneId, tokenSchema, ["input"]);
+export const parseUpdateInput = parseRefined(updateFields, updateRule, ["input"]);
+export const parseDeleteInput = parseRefined(deleteFields, exactlyOneId, ["input"]);
+export const parseTokenInput = parseRefined(tokenFields, exactlyOneId, ["input"]);
 export const parseListInput = (value: unknown) => parseOrThrow(listSchema, value, []);
