@@ -24,7 +24,7 @@ import type { BulkRegistration } from "./users/bulk-registration.js";
 import type { UsersService } from "./users/service.js";
 import { createFastLane, type FastLane } from "./http/fast-lane.js";
 import { jitExecution, type JitStats } from "./http/jit-execution.js";
-import { validationCache } from "./http/validation-cache.js";
+import { createValidationCache } from "./http/validation-cache.js";
 
 export interface ServerDeps {
   db: Pick<DatabaseHandle, "ping">;
@@ -160,7 +160,8 @@ export function createServer(deps: ServerDeps): AppServer {
   // Browsers send "simple" cross-site requests (forms, text/plain, GET without headers) without a
   // CORS preflight; refusing them stops CSRF even if a cookie-based proxy ever fronts this service.
   const csrfPrevention: Plugin = useCSRFPrevention({ requestHeaders: [...CSRF_HEADERS] });
-  const plugins: Plugin[] = [authenticateFirst, csrfPrevention, requestLimits(security), validationCache(), releaseAuthScopeCache()];
+  const validation = createValidationCache();
+  const plugins: Plugin[] = [authenticateFirst, csrfPrevention, requestLimits(security), validation.plugin, releaseAuthScopeCache()];
   // First of the execution hooks, so the deadline and metrics below wrap the compiled execution too.
   const jitStats: JitStats = { executed: 0, delegated: 0 };
   if (deps.jit) plugins.push(jitExecution(jitStats));
@@ -221,7 +222,7 @@ export function createServer(deps: ServerDeps): AppServer {
     // yoga sees them; yoga's own limit streamed every body through a second check (an AbortController
     // and an AbortError per request) and cost ~30% of lookup throughput.
     maxRequestBodySize: false,
-    // Parsed documents cached by yoga; validation results by `validationCache()` above (yoga's keys its
+    // Parsed documents cached by yoga; validation results by `validation` above (yoga's keys its
     // cache by every rule's name on every request).
     parserAndValidationCache: { validationCache: false },
     landingPage: false,
@@ -298,6 +299,10 @@ export function createServer(deps: ServerDeps): AppServer {
       remember: (serverContext, principal) => {
         serverContext[LANE_PRINCIPAL] = principal;
       },
+      // A document validated before without errors is not validated again: every onValidate hook here
+      // does nothing for it (the cache answers, the limits' rules do not run, metrics count failures),
+      // except tracing's, which opens a span per validation.
+      ...(deps.tracing ? {} : { knownValid: validation.knownValid }),
       onDisabled: (reason) => logger.warn({ reason }, "HTTP_FAST_LANE is off: a yoga plugin has hooks the lane does not reproduce, so every request goes through yoga"),
     });
   }

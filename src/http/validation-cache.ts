@@ -13,9 +13,20 @@ import type { Plugin } from "graphql-yoga";
  * the server (it depends only on configuration read at start), so the document and schema are key
  * enough. A plugin whose rules depend on the request must not be used with this cache.
  */
-export function validationCache(): Plugin {
+export interface ValidationCache {
+  /** The yoga plugin: answers validation from the cache, and fills it. */
+  plugin: Plugin;
+  /**
+   * Whether `document` validated against `schema` without errors before: the plugin would answer
+   * "valid" from its cache. The fast lane uses it to skip envelop's validation step for such a
+   * document (see `FastLaneOptions.knownValid`).
+   */
+  knownValid(schema: GraphQLSchema, document: DocumentNode): boolean;
+}
+
+export function createValidationCache(): ValidationCache {
   const bySchema = new WeakMap<GraphQLSchema, WeakMap<DocumentNode, readonly GraphQLError[]>>();
-  return {
+  const plugin: Plugin = {
     onValidate({ params: { schema, documentAST }, setResult }) {
       if (schema == null) return;
       let byDocument = bySchema.get(schema);
@@ -31,4 +42,10 @@ export function validationCache(): Plugin {
       };
     },
   };
+  return { plugin, knownValid: (schema, document) => bySchema.get(schema)?.get(document)?.length === 0 };
+}
+
+/** The plugin alone (createValidationCache().plugin). */
+export function validationCache(): Plugin {
+  return createValidationCache().plugin;
 }

@@ -5,9 +5,13 @@
  * (and left the others to yoga). The whole HTTP suite runs on both paths (the lane by default,
  * yoga in the vitest project "yoga-path").
  */
-import { request as httpRequest } from "node:http";
+import { createServer, request as httpRequest } from "node:http";
+import type { AddressInfo } from "node:net";
+import { buildSchema as buildSdl } from "graphql";
+import { createYoga, type Plugin } from "graphql-yoga";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFastLane, regularMediaTypeFor } from "../../src/http/fast-lane.js";
+import { createValidationCache } from "../../src/http/validation-cache.js";
 import { signToken } from "../auth/support/jwks-server.js";
 import { FIND, REGISTER, startSecureApp, type SecureTestApp } from "../security/support/app.js";
 
@@ -81,6 +85,10 @@ const CASES: Case[] = [
   ["a bad token", true, "POST", () => ({ ...json, accept: "application/graphql-response+json", authorization: "Bearer not.a.jwt" }), () => find({ originId: "ada" })],
   ["a token without the read scope", true, "POST", () => ({ ...json, ...auth(noScope) }), () => find({ originId: "ada" })],
   ["a mutation without the register scope", true, "POST", () => ({ ...json, ...auth(reader) }), () => JSON.stringify({ query: REGISTER, variables: { input: { originId: "x" } } })],
+  // Asked again: the lane has seen these documents (valid ones skip validation, invalid ones are validated again).
+  ["an unknown field, again", true, "POST", () => ({ ...json, accept: "application/graphql-response+json", ...auth(reader) }), () => JSON.stringify({ query: "{ nope }" })],
+  ["too deep, again", true, "POST", () => ({ ...json, ...auth(reader) }), () => JSON.stringify({ query: '{ __type(name: "Query") { fields { type { ofType { ofType { ofType { name } } } } } } }' })],
+  ["introspection (off), again", true, "POST", () => ({ ...json, ...auth(reader) }), () => JSON.stringify({ query: "{ __schema { types { name } } }" })],
   ["a mutation with invalid input", true, "POST", () => ({ ...json, ...auth(writer) }), () => JSON.stringify({ query: REGISTER, variables: { input: { originId: "" } } })],
   // Handed to yoga:
   ["invalid JSON", false, "POST", () => ({ ...json, ...auth(reader) }), () => "{ nope"],
@@ -146,6 +154,82 @@ describe("the lane never bypasses a plugin it does not know", () => {
 
   it("the app's own plugins keep it on", () => {
     expect(lane.app.server.fastLane.enabled).toBe(true);
+  });
+});
+
+describe("the lane skips validation only of documents known valid", () => {
+  /** A lane over a small yoga whose onValidate hooks are counted; `skip` gives it the validation cache's knownValid. */
+  async function laneServer(skip: boolean) {
+    let onValidateCalls = 0;
+    const cache = createValidationCache();
+    const counting: Plugin = {
+      onValidate: () => {
+        onValidateCalls++;
+      },
+    };
+    const plugins = [cache.plugin, counting];
+    const yoga = createYoga({ schema: buildSdl("type Query { hello: String }"), plugins, parserAndValidationCache: { validationCache: false }, logging: false });
+    const fastLane = createFastLane({
+      yoga,
+      plugins,
+      reproduced: new Map(),
+      authenticate: () => ({}),
+      remember: () => {},
+      ...(skip ? { knownValid: cache.knownValid } : {}),
+    })!;
+    const server = createServer((req, res) => {
+      if (!fastLane(req, res)) void yoga.requestListener(req, res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
+    return {
+      post: (query: string) => send(url, "POST", json, JSON.stringify({ query })),
+      calls: () => onValidateCalls,
+      served: () => fastLane.served,
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
+  }
+
+  it("validates a valid document once, then runs no onValidate hook for it", async () => {
+    const s = await laneServer(true);
+    try {
+      const first = await s.post("{ hello }");
+      const second = await s.post("{ hello }");
+      expect(first.status).toBe(200);
+      expect(second).toEqual(first);
+      expect(s.calls()).toBe(1);
+      expect(s.served()).toBe(2);
+      await s.post("{ __typename hello }");
+      expect(s.calls()).toBe(2);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("validates an invalid document every time, with the same answer", async () => {
+    const s = await laneServer(true);
+    try {
+      const first = await s.post("{ nope }");
+      const second = await s.post("{ nope }");
+      expect(first.body).toContain('"errors"');
+      expect(first.body).toContain("Cannot query field");
+      expect(second).toEqual(first);
+      expect(s.calls()).toBe(2);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("without knownValid, runs the hooks on every request", async () => {
+    const s = await laneServer(false);
+    try {
+      await s.post("{ hello }");
+      await s.post("{ hello }");
+      expect(s.calls()).toBe(2);
+      expect(s.served()).toBe(2);
+    } finally {
+      await s.close();
+    }
   });
 });
 

@@ -89,12 +89,13 @@ describe("metrics", () => {
     const count = (text: string, labels: Record<string, string>) => sample(text, "graphql_envelop_error_result", labels) ?? 0;
     expect((await server.gql("query Broken {")).errors).toHaveLength(1);
     expect((await server.gql("query Invalid { noSuchField }")).errors).toHaveLength(1);
+    expect((await server.gql("query Invalid { noSuchField }")).errors).toHaveLength(1); // validated (and counted) again
     // Variables that do not fit their types fail when execution starts (as with @envelop/prometheus: phase "execute").
     const denied = await server.gql("query Denied($n: Int!) { classroomUser(originId: \"x\", sdkAppId: $n) { __typename } }", { n: "not a number" });
     expect(denied.errors).toHaveLength(1);
     const after = await scrape();
     expect(count(after, { phase: "parse" }) - count(before, { phase: "parse" })).toBe(1);
-    expect(count(after, { operationName: "Invalid", operationType: "query", phase: "validate" })).toBe(1);
+    expect(count(after, { operationName: "Invalid", operationType: "query", phase: "validate" })).toBe(2);
     expect(sample(after, "graphql_envelop_request", { operationName: "Invalid" })).toBeUndefined(); // never executed
     expect(count(after, { operationName: "Denied", operationType: "query", phase: "execute" })).toBe(1);
     expect(sample(after, "graphql_envelop_request", { operationName: "Denied", operationType: "query" })).toBe(1);
@@ -172,6 +173,16 @@ describe("traces", () => {
     const root = receiver.spans.slice(before).find((s) => s.name === "POST /graphql")!;
     expect(root.parentSpanId).toBeUndefined();
     expect(root.traceId).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it("trace the validation of every request, also of a document validated before", async () => {
+    const before = receiver.spans.length;
+    for (const originId of ["validated-1", "validated-2"]) expect((await server.gql(FIND, { originId })).status).toBe(200);
+    await server.app.tracing!.flush();
+    const spans = receiver.spans.slice(before);
+    const roots = spans.filter((s) => s.name === "POST /graphql");
+    expect(roots).toHaveLength(2);
+    for (const root of roots) expect(spans.filter((s) => s.traceId === root.traceId).map((s) => s.name)).toContain("graphql.validate");
   });
 });
 
