@@ -87,6 +87,17 @@ mutation Register {
   }
 }
 
+# Enrol several at once (1 to 1,000 users, one LCIC BatchRegister call; safe to repeat: users stored
+# here come back created: false). npm run roster:import does this from a CSV file, with progress.
+mutation Enrol {
+  registerClassroomUsers(input: { users: [{ originId: "student-43", name: "Alan Turing" }, { originId: "student-44", name: "Grace Hopper" }] }) {
+    __typename
+    ... on RegisterClassroomUsersSuccess { createdCount existingCount users { originId created user { userId name } } }
+    ... on ValidationError { fieldErrors { path message } }
+    ... on Error { code message }
+  }
+}
+
 # Find the user again, by originId (or by userId).
 query FindUser {
   classroomUser(originId: "student-42") {
