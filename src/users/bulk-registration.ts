@@ -29,7 +29,7 @@ import { LcicUnavailableError, ValidationError, type FieldError } from "./errors
 import { toDomainError } from "./lcic-errors.js";
 import { LockTimeoutError, type RegistrationLock } from "./registration-lock.js";
 import type { ClassroomUserRow } from "./repository.js";
-import { registrationFields } from "./validation.js";
+import { compileFieldCheck, registrationFields } from "./validation.js";
 
 /** LCIC's cap on one BatchRegister (LCIC-NOTES §1). */
 export const BULK_REGISTER_MAX = 1000;
@@ -74,67 +74,6 @@ const itemSchema = z
     avatar: registrationFields.avatar.nullish(),
   })
   .strip();
-
-/**
- * A field schema's own checks (string length bounds and refinements), run without zod's parse
- * machinery: `true` when the value certainly passes the schema; `false` when it does not or when the
- * schema holds anything this does not know (then zod decides, and words the messages).
- *
- * Why: zod 3 builds, for every refinement it runs, a context object with a getter, which V8 cannot
- * give a shared shape. Nine refinements per item made about 5 KB per item that only a full GC frees
- * (measured with the sampling heap profiler: ~550 MB of old-space garbage per 100,000 imported
- * students, the largest part of the server's peak RSS during a roster import, and ~70 ms of CPU per
- * 1,000 items). The rules stay those of `registrationFields`: these are the very check functions of
- * that schema, read from its definition. (Since 2026-12-01 the text rules are `regex` checks rather than
- * refinements, for the same reason, src/users/validation.ts; the avatar's URL rule is still one.)
- */
-export function compileFieldCheck(schema: z.ZodTypeAny): (value: unknown) => boolean {
-  const never = () => false;
-  let optional = false;
-  let nullable = false;
-  const refinements: Array<(value: string, ctx: z.RefinementCtx) => unknown> = [];
-  let node: z.ZodTypeAny = schema;
-  for (;;) {
-    if (node instanceof z.ZodOptional) optional = true;
-    else if (node instanceof z.ZodNullable) nullable = true;
-    else if (node instanceof z.ZodEffects && node._def.effect.type === "refinement") refinements.unshift(node._def.effect.refinement);
-    else break;
-    node = node instanceof z.ZodEffects ? node._def.schema : (node._def as { innerType: z.ZodTypeAny }).innerType;
-  }
-  if (!(node instanceof z.ZodString) || node._def.coerce) return never;
-  let min = 0;
-  let max = Number.POSITIVE_INFINITY;
-  const patterns: RegExp[] = [];
-  for (const check of node._def.checks) {
-    if (check.kind === "min") min = Math.max(min, check.value);
-    else if (check.kind === "max") max = Math.min(max, check.value);
-    else if (check.kind === "regex") patterns.push(check.regex);
-    else return never; // a check this does not know (or one that transforms): zod's call
-  }
-  // One reusable context: a refinement reports a failure through addIssue.
-  let failed = false;
-  const ctx = {
-    addIssue: () => {
-      failed = true;
-    },
-    path: [] as (string | number)[],
-  } satisfies z.RefinementCtx;
-  return (value) => {
-    if (value === undefined) return optional;
-    if (value === null) return nullable;
-    if (typeof value !== "string" || value.length < min || value.length > max) return false;
-    for (const pattern of patterns) {
-      pattern.lastIndex = 0; // as zod does, for a pattern with the g or y flag
-      if (!pattern.test(value)) return false;
-    }
-    failed = false;
-    for (const refinement of refinements) {
-      const result = refinement(value, ctx);
-      if (failed || result instanceof Promise) return false;
-    }
-    return true;
-  };
-}
 
 const fastCheck = {
   originId: compileFieldCheck(registrationFields.originId),

@@ -1,10 +1,10 @@
-// The bulk path's fast field check (users/bulk-registration.ts compileFieldCheck) runs the very
+// The bulk path's fast field check (users/validation.ts compileFieldCheck) runs the very
 // checks of the registration schemas without zod's per-call machinery: whatever it accepts, zod
 // accepts; what zod refuses it never accepts (zod then words the messages); typical rows take it.
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { compileFieldCheck, parseBulkInput } from "../../src/users/bulk-registration.js";
-import { registrationFields } from "../../src/users/validation.js";
+import { parseBulkInput } from "../../src/users/bulk-registration.js";
+import { compileFieldCheck, registrationFields } from "../../src/users/validation.js";
 
 const strings = [
   "s-1", "Student 1", "李雷", "Zoë", "a".repeat(64), "a".repeat(65), "a".repeat(128), "a".repeat(129), "", " ", " lead", "trail ", "tab\tin", "nl\n",
