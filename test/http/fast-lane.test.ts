@@ -9,7 +9,7 @@ import { createServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { buildSchema as buildSdl } from "graphql";
 import { createYoga, type Plugin } from "graphql-yoga";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { createFastLane, regularMediaTypeFor } from "../../src/http/fast-lane.js";
 import { createValidationCache } from "../../src/http/validation-cache.js";
 import { signToken } from "../auth/support/jwks-server.js";
@@ -181,55 +181,43 @@ describe("the lane skips validation only of documents known valid", () => {
       if (!fastLane(req, res)) void yoga.requestListener(req, res);
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
     return {
       post: (query: string) => send(url, "POST", json, JSON.stringify({ query })),
       calls: () => onValidateCalls,
       served: () => fastLane.served,
-      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
     };
   }
 
   it("validates a valid document once, then runs no onValidate hook for it", async () => {
     const s = await laneServer(true);
-    try {
-      const first = await s.post("{ hello }");
-      const second = await s.post("{ hello }");
-      expect(first.status).toBe(200);
-      expect(second).toEqual(first);
-      expect(s.calls()).toBe(1);
-      expect(s.served()).toBe(2);
-      await s.post("{ __typename hello }");
-      expect(s.calls()).toBe(2);
-    } finally {
-      await s.close();
-    }
+    const first = await s.post("{ hello }");
+    const second = await s.post("{ hello }");
+    expect(first.status).toBe(200);
+    expect(second).toEqual(first);
+    expect(s.calls()).toBe(1);
+    expect(s.served()).toBe(2);
+    await s.post("{ __typename hello }");
+    expect(s.calls()).toBe(2);
   });
 
   it("validates an invalid document every time, with the same answer", async () => {
     const s = await laneServer(true);
-    try {
-      const first = await s.post("{ nope }");
-      const second = await s.post("{ nope }");
-      expect(first.body).toContain('"errors"');
-      expect(first.body).toContain("Cannot query field");
-      expect(second).toEqual(first);
-      expect(s.calls()).toBe(2);
-    } finally {
-      await s.close();
-    }
+    const first = await s.post("{ nope }");
+    const second = await s.post("{ nope }");
+    expect(first.body).toContain('"errors"');
+    expect(first.body).toContain("Cannot query field");
+    expect(second).toEqual(first);
+    expect(s.calls()).toBe(2);
   });
 
   it("without knownValid, runs the hooks on every request", async () => {
     const s = await laneServer(false);
-    try {
-      await s.post("{ hello }");
-      await s.post("{ hello }");
-      expect(s.calls()).toBe(2);
-      expect(s.served()).toBe(2);
-    } finally {
-      await s.close();
-    }
+    await s.post("{ hello }");
+    await s.post("{ hello }");
+    expect(s.calls()).toBe(2);
+    expect(s.served()).toBe(2);
   });
 });
 
