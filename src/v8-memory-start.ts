@@ -1,6 +1,6 @@
 /**
- * Imported first by src/main.ts, for its side effect: ES modules are evaluated in import order, so this
- * runs before the rest of the product is loaded (a restart in place then costs Node's boot, not ours).
+ * Imported by src/main.ts before the service is loaded, for its side effect: src/main.ts imports
+ * nothing else statically, so a restart in place costs Node's boot, not a load of the product.
  */
 import { limitHeapGrowth, restartForMemory } from "./v8-memory.js";
 

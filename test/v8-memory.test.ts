@@ -1,10 +1,14 @@
 // Memory settings the product gives itself at start (src/v8-memory.ts): when it restarts in place
 // (V8 >= 13, i.e. Node 24) and with what, and that the restart really happens in a real process:
-// same pid, the flag in effect, the script's own arguments and environment kept.
+// same pid, the flag in effect, the script's own arguments and environment kept, before the service
+// is loaded; and the start-up memory V8 13 keeps in its page pool given back.
 import { spawn } from "node:child_process";
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { MAX_SEMI_SPACE_MB, memoryRestart, type RuntimeFacts } from "../src/v8-memory.js";
+import { MAX_SEMI_SPACE_MB, memoryRestart, releaseStartupMemory, type RuntimeFacts } from "../src/v8-memory.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const GB = 1024 * 1024 * 1024;
@@ -80,4 +84,76 @@ describe("at start, in a real process", () => {
     expect(report.execArgv).toContain("--max-semi-space-size=32");
     expect(report.execArgv).not.toContain(FLAG);
   }, 30_000);
+});
+
+describe("src/main.ts", () => {
+  // Node reads every module of a static import graph before it evaluates one: the entry imports only
+  // the memory settings, so a restart in place does not load the service twice (it did: ~1.5 s).
+  it("loads the service once per start, after any restart in place", async () => {
+    const file = path.join(await mkdtemp(path.join(tmpdir(), "modules-")), "loaded.txt");
+    const child = spawn(process.execPath, ["--import", "tsx", "--import", "./test/production/record-modules.mjs", "src/main.ts"], {
+      cwd: root,
+      // An invalid setting: the service is loaded, then refuses to start, before any database is needed.
+      env: { ...process.env, NODE_OPTIONS: "", RECORD_MODULES_FILE: file, AUTH_MODE: "bogus" },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let err = "";
+    child.stderr.on("data", (chunk: Buffer) => (err += chunk.toString()));
+    expect(await new Promise((resolve) => child.once("exit", resolve))).toBe(1);
+    expect(err).toContain("AUTH_MODE: must be 'jwt' or 'none'");
+    const loaded = (await readFile(file, "utf8")).split("\n");
+    // The memory settings run in every image of the process (twice when it restarts), the service once.
+    expect(loaded.filter((url) => url.endsWith("/src/v8-memory-start.ts")).length).toBeGreaterThanOrEqual(1);
+    expect(loaded.filter((url) => url.endsWith("/src/service.ts"))).toHaveLength(1);
+    expect(loaded.filter((url) => url.endsWith("/src/app.ts"))).toHaveLength(1);
+  }, 60_000);
+});
+
+interface ReleaseReport {
+  v8: string;
+  released: boolean;
+  rssBeforeMb: number;
+  rssAfterMb: number;
+  operatorGc: boolean;
+  globalGcAfter: string;
+  newContextGc: string;
+}
+
+/** test/support/v8-release-probe.ts: ~150 MB of heap freed by a full GC, then releaseStartupMemory. */
+async function releaseProbe(execArgv: string[] = []): Promise<ReleaseReport> {
+  const child = spawn(process.execPath, [...execArgv, "--import", "tsx", "test/support/v8-release-probe.ts"], {
+    cwd: root,
+    env: { ...process.env, NODE_OPTIONS: "" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let out = "";
+  child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+  expect(await new Promise((resolve) => child.once("exit", resolve))).toBe(0);
+  return JSON.parse(out.trim().split("\n").at(-1)!) as ReleaseReport;
+}
+
+describe("releaseStartupMemory", () => {
+  const hasPagePool = Number.parseInt(process.versions.v8, 10) >= 13;
+
+  it("does nothing on V8 before 13 (Node 20, 22): no page pool there, and its gc ignores the options", () => {
+    expect(releaseStartupMemory("12.4.254.21-node.33")).toMatchObject({ released: false, ms: 0 });
+    expect(releaseStartupMemory("11.3.244.8-node.38").released).toBe(false);
+  });
+
+  it(`${hasPagePool ? "gives the OS back the heap pages a full GC left in V8's pool" : "leaves this V8 (no page pool) as it is"}, and exposes no gc`, async () => {
+    const report = await releaseProbe();
+    expect(report.released).toBe(hasPagePool);
+    // Measured on Node 24: 338 -> 91 MB; a full GC alone gave back none of it.
+    if (hasPagePool) expect(report.rssAfterMb).toBeLessThan(report.rssBeforeMb - 100);
+    expect(report.globalGcAfter).toBe("undefined");
+    expect(report.newContextGc).toBe("undefined"); // --expose-gc is off again for later contexts
+  }, 60_000);
+
+  it("with an operator's --expose-gc: uses it and leaves it exposed", async () => {
+    const report = await releaseProbe(["--expose-gc"]);
+    expect(report.operatorGc).toBe(true);
+    expect(report.released).toBe(hasPagePool);
+    expect(report.globalGcAfter).toBe("function");
+    expect(report.newContextGc).toBe("function");
+  }, 60_000);
 });
