@@ -174,7 +174,7 @@ export function createServer(deps: ServerDeps): AppServer {
   const validation = createValidationCache();
   const plugins: Plugin[] = [authenticateFirst, csrfPrevention, requestLimits(security), validation.plugin, releaseAuthScopeCache()];
   // First of the execution hooks, so the deadline and metrics below wrap the compiled execution too.
-  const jitStats: JitStats = { executed: 0, delegated: 0 };
+  const jitStats: JitStats = { executed: 0, delegated: 0, firstRuns: 0 };
   if (deps.jit) plugins.push(jitExecution(jitStats));
   // Apollo federated tracing: `extensions.ftv1` when the router sends `apollo-federation-include-trace: ftv1`.
   // It acts only on requests with that header, which the fast lane hands to yoga.

@@ -73,15 +73,61 @@ const CASES: Case[] = [
 ];
 
 describe("GRAPHQL_JIT answers as the interpreting executor does", () => {
+  // Each case twice to the graphql-jit replica: a document's first execution may be interpreted (a
+  // new document), the second runs compiled (or is handed over, for the cases below the comment).
   it.each(CASES)("%s", async (_name, compiled, who, body) => {
     const headers = { authorization: `Bearer ${tokens[who]}` };
+    const first = await jit.gql(body() as never, headers);
     const before = { ...jit.app.server.jit.stats };
     const viaJit = await jit.gql(body() as never, headers);
     const after = jit.app.server.jit.stats;
     const viaExecutor = await plain.gql(body() as never, headers);
+    expect({ status: first.status, body: first.body }).toEqual({ status: viaExecutor.status, body: viaExecutor.body });
     expect({ status: viaJit.status, body: viaJit.body }).toEqual({ status: viaExecutor.status, body: viaExecutor.body });
     expect(after.executed - before.executed).toBe(compiled ? 1 : 0);
     expect(after.delegated - before.delegated).toBe(compiled ? 0 : 1);
+    expect(after.firstRuns - before.firstRuns).toBe(0);
     expect(plain.app.server.jit.enabled).toBe(false);
+  });
+});
+
+describe("a document is compiled from its second execution", () => {
+  it("the first run of a new document is interpreted, the next ones run compiled, with the same answer", async () => {
+    const headers = { authorization: `Bearer ${tokens.reader}` };
+    // A document this suite sends nowhere else (its literal is its own), as a client that writes
+    // values into the query text instead of variables sends one per request.
+    const body = { query: `{ classroomUser(originId: "jit-bob") { __typename ... on ClassroomUser { originId name } } }` };
+    const answers = [];
+    const stats = [];
+    for (let i = 0; i < 3; i++) {
+      const before = { ...jit.app.server.jit.stats };
+      answers.push((await jit.gql(body as never, headers)).body);
+      const after = jit.app.server.jit.stats;
+      stats.push({ firstRuns: after.firstRuns - before.firstRuns, executed: after.executed - before.executed, delegated: after.delegated - before.delegated });
+    }
+    expect(stats).toEqual([
+      { firstRuns: 1, executed: 0, delegated: 0 },
+      { firstRuns: 0, executed: 1, delegated: 0 },
+      { firstRuns: 0, executed: 1, delegated: 0 },
+    ]);
+    expect(answers[0]).toEqual({ data: { classroomUser: { __typename: "ClassroomUser", originId: "jit-bob", name: "Bob" } } });
+    expect(answers[1]).toEqual(answers[0]);
+    expect(answers[2]).toEqual(answers[0]);
+  });
+
+  it("the same document with another operation name is new again", async () => {
+    const headers = { authorization: `Bearer ${tokens.reader}` };
+    const query = `query A { classroomUser(originId: "jit-ada") { __typename } } query B { classroomUser(originId: "jit-cy") { __typename } }`;
+    const runs = async (operationName: string) => {
+      const before = { ...jit.app.server.jit.stats };
+      const res = await jit.gql({ query, operationName } as never, headers);
+      expect(res.body).toEqual({ data: { classroomUser: { __typename: "ClassroomUser" } } });
+      const after = jit.app.server.jit.stats;
+      return { firstRuns: after.firstRuns - before.firstRuns, executed: after.executed - before.executed };
+    };
+    expect(await runs("A")).toEqual({ firstRuns: 1, executed: 0 });
+    expect(await runs("B")).toEqual({ firstRuns: 1, executed: 0 });
+    expect(await runs("A")).toEqual({ firstRuns: 0, executed: 1 });
+    expect(await runs("B")).toEqual({ firstRuns: 0, executed: 1 });
   });
 });
