@@ -8,12 +8,22 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { MAX_SEMI_SPACE_MB, memoryRestart, releaseStartupMemory, type RuntimeFacts } from "../src/v8-memory.js";
+import { HEAP_GROWING_PERCENT, HEAP_GROWING_PERCENT_WITH_PAGE_POOL, heapGrowingPercentFor, MAX_SEMI_SPACE_MB, memoryRestart, releaseStartupMemory, type RuntimeFacts } from "../src/v8-memory.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const GB = 1024 * 1024 * 1024;
 const node24: RuntimeFacts = { execArgv: [], nodeOptions: undefined, v8Version: "13.6.233.17-node.35", heapSizeLimit: 4.2 * GB, canExecve: true };
 const FLAG = `--max-semi-space-size=${MAX_SEMI_SPACE_MB}`;
+
+describe("heapGrowingPercentFor", () => {
+  it("2x on V8 11/12 (Node 20/22), 1.5x on V8 13 (Node 24: its page pool keeps a burst's pages resident)", () => {
+    expect(HEAP_GROWING_PERCENT).toBe(100);
+    expect(HEAP_GROWING_PERCENT_WITH_PAGE_POOL).toBe(50);
+    expect(heapGrowingPercentFor("11.3.244.8-node.38")).toBe(100);
+    expect(heapGrowingPercentFor("12.4.254.21-node.33")).toBe(100);
+    expect(heapGrowingPercentFor("13.6.233.17-node.63")).toBe(50);
+  });
+});
 
 describe("memoryRestart", () => {
   it("on V8 13 (Node 24) with a normal heap: the semi-space capped", () => {
