@@ -146,7 +146,7 @@ type GcExtension = (options?: { type?: "major" | "minor"; execution?: "sync" | "
  * resident in its page pool (`--trace-gc-verbose`: "pooled: 30 MB"), which only a memory-reducing GC
  * empties, and V8's own memory reducer never runs one for a process that was busy at start and then
  * idle (it measures the allocation rate only at GCs). That was ~70 MB: RSS after start 178 -> 107 MB,
- * after the lookup bench's load ~205 -> ~160 MB, for one pause of ~100 ms before the server listens.
+ * after the lookup bench's load 208-224 -> 164-182 MB, for one pause of ~100 ms before the server listens.
  * Older V8 (Node 20, 22) has no such pool, and its `gc` ignores a full GC asked with options: nothing
  * is done there (`released: false`).
  *
