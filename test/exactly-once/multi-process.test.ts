@@ -205,7 +205,11 @@ describe("exactly-once registration across three server processes", () => {
     // One at a time per action: the next only once LCIC has used up the last. Injected on a clock
     // regardless, they piled up whenever calls were few (circuits open, a slow machine) and then failed
     // every probe and reconciliation long after the load, a backlog no real LCIC outage looks like.
+    // Off while the crash below sets up its orphans: a fault injected then (on LoginOriginId, say) could
+    // stop an orphan before its RegisterUser reaches LCIC, and the scenario would have fewer than ORPHANS.
+    let injecting = true;
     const injector = setInterval(() => {
+      if (!injecting) return;
       const next = faultKinds[faultsInjected % faultKinds.length]!;
       if (emulator.pendingFaults(next.action) > 0) return;
       emulator.injectFault(next);
@@ -228,14 +232,23 @@ describe("exactly-once registration across three server processes", () => {
       let resume!: () => void;
       paused = new Promise((r) => (resume = r));
       for (const deadline = Date.now() + 15_000; inFlight > 0 && Date.now() < deadline; ) await sleep(25);
+      injecting = false;
       emulator.clearFaults();
       // Hold RegisterUser calls inside LCIC while the victim is killed: LCIC applies them after the
       // process that would have committed them is gone, and their callers never retry. Only the
       // reconciler can complete them.
       const before = emulator.counters().RegisterUser.calls;
       emulator.injectFault({ action: "RegisterUser", mode: "latency", ms: 1_500, times: ORPHANS });
-      const orphans = Array.from({ length: ORPHANS }, (_, i) => post(victim, { originId: `orphan-${i}`, name: "Orphan" }).catch(() => undefined));
+      const orphanAnswers: string[] = [];
+      const orphans = Array.from({ length: ORPHANS }, (_, i) =>
+        post(victim, { originId: `orphan-${i}`, name: "Orphan" }).then(
+          (result) => void (orphanAnswers[i] = `${result.__typename} ${result.code ?? ""}`.trim()),
+          (error: unknown) => void (orphanAnswers[i] = `no answer: ${(error as Error).message}`),
+        ),
+      );
       for (const deadline = Date.now() + 10_000; emulator.counters().RegisterUser.calls < before + ORPHANS && Date.now() < deadline; ) await sleep(10);
+      const orphanCallsBeforeKill = emulator.counters().RegisterUser.calls - before;
+      injecting = true;
       paused = undefined;
       resume();
       await sleep(150); // some of the load in flight on the victim too
@@ -260,6 +273,8 @@ describe("exactly-once registration across three server processes", () => {
         console.log(
           [
             `multi-process: orphans not completed 30 s after the restart: ${JSON.stringify(rows)}`,
+            `  orphan RegisterUser calls that reached LCIC before the kill: ${orphanCallsBeforeKill}/${ORPHANS}; the victim's answers: ${JSON.stringify(orphanAnswers)}`,
+            `  victim's last lines: ${victim.output.slice(-12).join("\n    ")}`,
             `  LCIC counters ${JSON.stringify(emulator.counters())}`,
             ...replicaTails(12),
           ].join("\n"),
