@@ -36,9 +36,14 @@ export const HEAP_GROWING_PERCENT_WITH_PAGE_POOL = 50;
 /** First V8 major version that keeps freed heap pages in a page pool (and whose `gc` takes `flavor`). */
 const V8_WITH_PAGE_POOL = 13;
 
+/** Whether this V8 (`process.versions.v8`) keeps freed heap pages resident in a page pool. */
+export function hasPagePool(v8Version: string): boolean {
+  return Number.parseInt(v8Version, 10) >= V8_WITH_PAGE_POOL;
+}
+
 /** The --heap-growing-percent the product sets on this V8. */
 export function heapGrowingPercentFor(v8Version: string): number {
-  return Number.parseInt(v8Version, 10) >= V8_WITH_PAGE_POOL ? HEAP_GROWING_PERCENT_WITH_PAGE_POOL : HEAP_GROWING_PERCENT;
+  return hasPagePool(v8Version) ? HEAP_GROWING_PERCENT_WITH_PAGE_POOL : HEAP_GROWING_PERCENT;
 }
 
 /**
@@ -156,7 +161,7 @@ type GcExtension = (options?: { type?: "major" | "minor"; execution?: "sync" | "
  */
 export function releaseStartupMemory(v8Version: string = process.versions.v8): { released: boolean; ms: number; rssBefore: number; rssAfter: number } {
   const rssBefore = process.memoryUsage.rss();
-  if (Number.parseInt(v8Version, 10) < V8_WITH_PAGE_POOL) return { released: false, ms: 0, rssBefore, rssAfter: rssBefore };
+  if (!hasPagePool(v8Version)) return { released: false, ms: 0, rssBefore, rssAfter: rssBefore };
   const started = performance.now();
   let gc = (globalThis as { gc?: GcExtension }).gc;
   if (typeof gc !== "function") {

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { HEAP_GROWING_PERCENT, HEAP_GROWING_PERCENT_WITH_PAGE_POOL, heapGrowingPercentFor, MAX_SEMI_SPACE_MB, memoryRestart, releaseStartupMemory, type RuntimeFacts } from "../src/v8-memory.js";
+import { HEAP_GROWING_PERCENT, HEAP_GROWING_PERCENT_WITH_PAGE_POOL, hasPagePool, heapGrowingPercentFor, MAX_SEMI_SPACE_MB, memoryRestart, releaseStartupMemory, type RuntimeFacts } from "../src/v8-memory.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const GB = 1024 * 1024 * 1024;
@@ -56,9 +56,9 @@ interface Report {
   mallocArenaMax: string | null;
 }
 
-/** Runs test/support/v8-memory-probe.ts (through tsx), which imports src/v8-memory-start.ts first as src/main.ts does. */
-async function startedProcess(execArgv: string[] = [], env: Record<string, string> = {}): Promise<{ pid: number; report: Report }> {
-  const child = spawn(process.execPath, [...execArgv, "--import", "tsx", "test/support/v8-memory-probe.ts", "kept-argument"], {
+/** Runs a probe script of test/support (through tsx) in a process of its own; its last stdout line is its JSON report. */
+async function runProbe<T>(script: string, execArgv: string[] = [], env: Record<string, string> = {}, args: string[] = []): Promise<{ pid: number; report: T }> {
+  const child = spawn(process.execPath, [...execArgv, "--import", "tsx", `test/support/${script}`, ...args], {
     cwd: root,
     env: { ...process.env, NODE_OPTIONS: "", ...env },
     stdio: ["ignore", "pipe", "inherit"],
@@ -67,8 +67,11 @@ async function startedProcess(execArgv: string[] = [], env: Record<string, strin
   child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
   const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
   expect(code).toBe(0);
-  return { pid: child.pid!, report: JSON.parse(out.trim().split("\n").at(-1)!) as Report };
+  return { pid: child.pid!, report: JSON.parse(out.trim().split("\n").at(-1)!) as T };
 }
+
+/** test/support/v8-memory-probe.ts, which imports src/v8-memory-start.ts first as src/main.ts does. */
+const startedProcess = (execArgv: string[] = [], env: Record<string, string> = {}) => runProbe<Report>("v8-memory-probe.ts", execArgv, env, ["kept-argument"]);
 
 describe("at start, in a real process", () => {
   const canExecve = typeof (process as { execve?: unknown }).execve === "function";
@@ -130,31 +133,21 @@ interface ReleaseReport {
 }
 
 /** test/support/v8-release-probe.ts: ~150 MB of heap freed by a full GC, then releaseStartupMemory. */
-async function releaseProbe(execArgv: string[] = []): Promise<ReleaseReport> {
-  const child = spawn(process.execPath, [...execArgv, "--import", "tsx", "test/support/v8-release-probe.ts"], {
-    cwd: root,
-    env: { ...process.env, NODE_OPTIONS: "" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  let out = "";
-  child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
-  expect(await new Promise((resolve) => child.once("exit", resolve))).toBe(0);
-  return JSON.parse(out.trim().split("\n").at(-1)!) as ReleaseReport;
-}
+const releaseProbe = async (execArgv: string[] = []) => (await runProbe<ReleaseReport>("v8-release-probe.ts", execArgv)).report;
 
 describe("releaseStartupMemory", () => {
-  const hasPagePool = Number.parseInt(process.versions.v8, 10) >= 13;
+  const pool = hasPagePool(process.versions.v8);
 
   it("does nothing on V8 before 13 (Node 20, 22): no page pool there, and its gc ignores the options", () => {
     expect(releaseStartupMemory("12.4.254.21-node.33")).toMatchObject({ released: false, ms: 0 });
     expect(releaseStartupMemory("11.3.244.8-node.38").released).toBe(false);
   });
 
-  it(`${hasPagePool ? "gives the OS back the heap pages a full GC left in V8's pool" : "leaves this V8 (no page pool) as it is"}, and exposes no gc`, async () => {
+  it(`${pool ? "gives the OS back the heap pages a full GC left in V8's pool" : "leaves this V8 (no page pool) as it is"}, and exposes no gc`, async () => {
     const report = await releaseProbe();
-    expect(report.released).toBe(hasPagePool);
+    expect(report.released).toBe(pool);
     // Measured on Node 24: 338 -> 91 MB; a full GC alone gave back none of it.
-    if (hasPagePool) expect(report.rssAfterMb).toBeLessThan(report.rssBeforeMb - 100);
+    if (pool) expect(report.rssAfterMb).toBeLessThan(report.rssBeforeMb - 100);
     expect(report.globalGcAfter).toBe("undefined");
     expect(report.newContextGc).toBe("undefined"); // --expose-gc is off again for later contexts
   }, 60_000);
@@ -162,7 +155,7 @@ describe("releaseStartupMemory", () => {
   it("with an operator's --expose-gc: uses it and leaves it exposed", async () => {
     const report = await releaseProbe(["--expose-gc"]);
     expect(report.operatorGc).toBe(true);
-    expect(report.released).toBe(hasPagePool);
+    expect(report.released).toBe(pool);
     expect(report.globalGcAfter).toBe("function");
     expect(report.newContextGc).toBe("function");
   }, 60_000);
