@@ -16,19 +16,44 @@
  *    (postJsonKeepAlive); until 2026-11-30 it was `fetch`, whose own cost (~1-2 ms a request at this
  *    spacing) counted as ours too.
  * 2. Pace: a burst of concurrent registrations; the most RegisterUser calls LCIC sees in any second (≤ 20).
- * 3. Scale: the bare baseline (node:http + one prepared postgres.js query) timed the same way, as far
- *    apart, in the same run: what one loopback hop and one database round trip cost at this spacing here.
+ * 3. Scale, timed the same way, as far apart, in the same interleaved rounds (context, not subtracted):
+ *    - the bare baseline (node:http + one prepared postgres.js query): one loopback hop and one database
+ *      round trip at this spacing here;
+ *    - two registration floors (support/registration-floor-server.mjs): node:http + RegisterUser through
+ *      the official SDK and nothing else; and the same with the least exactly-once needs (an INSERT of
+ *      the intent before the call, an UPDATE after). What any server registering through the SDK pays
+ *      on this machine; the product's own work above the second is what the product adds.
  */
 import http from "node:http";
 import { performance } from "node:perf_hooks";
 import { QUICK, startEnvironment } from "./support/environment.js";
-import { buildProduct, postJsonKeepAlive, startBaseline, startProduct } from "./support/processes.js";
+import { buildProduct, postJsonKeepAlive, startBaseline, startProduct, startRegistrationFloor, type ServerProcess } from "./support/processes.js";
 import { check, finish, fmt, median } from "./support/report.js";
 
-const SEQUENTIAL = Number(process.env.BENCH_REGISTRATIONS ?? (QUICK ? 15 : 60));
+/** The sequential requests to each server, in this many interleaved rounds. */
+const ROUNDS = 3;
+const SEQUENTIAL = Math.ceil(Number(process.env.BENCH_REGISTRATIONS ?? (QUICK ? 15 : 60)) / ROUNDS) * ROUNDS;
 const BURST = Number(process.env.BENCH_REGISTRATION_BURST ?? (QUICK ? 20 : 60));
 /** Wider than the pacer's 55.6 ms interval: no registration waits for a slot. */
 const SPACING_MS = 120;
+
+interface Subject {
+  name: string;
+  server: ServerProcess;
+  body: (i: number) => unknown;
+  ok: (text: string) => boolean;
+  overheads: number[];
+  latencies: number[];
+  lcicMs: number[];
+}
+
+const FLOOR_WHAT: Record<string, string> = {
+  "bare lookup": "node:http + one prepared postgres.js query: one loopback hop, one database round trip",
+  "floor: SDK call": "node:http + RegisterUser through the official SDK, nothing else",
+  "floor: exactly-once": "the same with one INSERT of the intent before the call and one UPDATE after it",
+};
+
+const quantile = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.floor(values.length * q)]!;
 
 const mutation = (originId: string) => ({
   query: `mutation($o: String!) { registerClassroomUser(input: { originId: $o, name: "Bench" }) { __typename ... on RegisterClassroomUserSuccess { created user { userId } } ... on Error { code message } } }`,
@@ -47,66 +72,81 @@ async function main(): Promise<void> {
     now: () => performance.timeOrigin + performance.now(),
   });
   let server: Awaited<ReturnType<typeof startProduct>> | undefined;
-  let baseline: Awaited<ReturnType<typeof startBaseline>> | undefined;
+  let baseline: ServerProcess | undefined;
+  let lcicFloor: ServerProcess | undefined;
+  let exactlyOnceFloor: ServerProcess | undefined;
   let agent: http.Agent | undefined;
   try {
     const product = await startProduct("product built, AUTH_MODE=none", "built", { ...env.productEnv, AUTH_MODE: "none" });
     server = product;
-    // One keep-alive connection for the sequential registrations (as a gateway keeps its connections).
+    const floorEnv = { ...env.productEnv, SDK_APP_ID: String(env.sdkAppId) };
+    baseline = await startBaseline({ databaseUrl: env.databaseUrl, poolSize: 10, sdkAppId: env.sdkAppId });
+    lcicFloor = await startRegistrationFloor("lcic", floorEnv);
+    exactlyOnceFloor = await startRegistrationFloor("exactly-once", floorEnv);
+    // One keep-alive connection per server for the sequential requests (as a gateway keeps its connections).
     agent = new http.Agent({ keepAlive: true, maxSockets: BURST });
     const keepAlive = agent;
     const postJson = (url: string, body: unknown) => postJsonKeepAlive(keepAlive, url, body);
-    // Warm-up: the first registrations load code paths and prepare statements.
-    for (let i = 0; i < 5; i++) await postJson(product.url, mutation(`bench-reg-warm-${i}`));
-    const overheads: number[] = [];
-    const latencies: number[] = [];
-    const lcicMs: number[] = [];
-    // The product's CPU time (utime + stime) while idle for as long as the measured loop lasts, then
-    // over the loop: their difference per registration is the CPU our own work costs, a figure other
-    // processes on a shared machine disturb far less than latency (they delay us, they do not add CPU).
+    const servers: Array<Omit<Subject, "overheads" | "latencies" | "lcicMs">> = [
+      { name: "product", server: product, body: (i) => mutation(`bench-reg-${i}`), ok: (text) => text.includes('"created":true') },
+      // The lookup bench's bare baseline, asked for seeded users: one loopback hop, one database round trip.
+      { name: "bare lookup", server: baseline, body: (i) => ({ originId: `bench-${i}` }), ok: (text) => text.includes('"ClassroomUser"') },
+      { name: "floor: SDK call", server: lcicFloor, body: (i) => ({ originId: `bench-floor-lcic-${i}`, name: "Bench" }), ok: (text) => text.includes('"created":true') },
+      { name: "floor: exactly-once", server: exactlyOnceFloor, body: (i) => ({ originId: `bench-floor-eo-${i}`, name: "Bench" }), ok: (text) => text.includes('"created":true') },
+    ];
+    const subjects: Subject[] = servers.map((subject) => ({ ...subject, overheads: [] as number[], latencies: [] as number[], lcicMs: [] as number[] }));
+    // Warm-up: the first requests load code paths and prepare statements.
+    for (const subject of subjects) for (let i = 0; i < 5; i++) await postJson(subject.server.url, subject.body(-1 - i));
+    // The product's CPU time (utime + stime) while idle, then over its measured requests: their
+    // difference per registration is the CPU our own work costs, a figure other processes on a shared
+    // machine disturb far less than latency (they delay us, they do not add CPU).
     const idleFrom = product.cpuMs();
+    const idleStarted = performance.now();
     await new Promise((r) => setTimeout(r, SEQUENTIAL * SPACING_MS));
-    const idleCpuMs = product.cpuMs() - idleFrom;
-    const cpuFrom = product.cpuMs();
-    for (let i = 0; i < SEQUENTIAL; i++) {
-      await new Promise((r) => setTimeout(r, SPACING_MS));
-      const from = lcicCalls.length;
-      const res = await postJson(product.url, mutation(`bench-reg-${i}`));
-      const text = JSON.stringify(res.json);
-      if (res.status !== 200 || !text.includes('"created":true')) throw new Error(`registration failed: ${res.status} ${text}`);
-      const inLcic = lcicCalls.slice(from).reduce((sum, c) => sum + c.ms, 0);
-      latencies.push(res.ms);
-      lcicMs.push(inLcic);
-      overheads.push(res.ms - inLcic);
+    const idleCpuPerMs = (product.cpuMs() - idleFrom) / (performance.now() - idleStarted);
+    let productCpuMs = 0;
+    // Interleaved rounds: the machine's state drifts within a run, and every figure below is compared
+    // with the others of the same rounds.
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const subject of subjects) {
+        const cpuFrom = product.cpuMs();
+        const started = performance.now();
+        for (let n = 0; n < SEQUENTIAL / ROUNDS; n++) {
+          const i = round * (SEQUENTIAL / ROUNDS) + n;
+          await new Promise((r) => setTimeout(r, SPACING_MS));
+          const from = lcicCalls.length;
+          const res = await postJson(subject.server.url, subject.body(i));
+          const text = JSON.stringify(res.json);
+          if (res.status !== 200 || !subject.ok(text)) throw new Error(`${subject.name} failed: ${res.status} ${text}`);
+          const inLcic = lcicCalls.slice(from).reduce((sum, c) => sum + c.ms, 0);
+          subject.latencies.push(res.ms);
+          subject.lcicMs.push(inLcic);
+          subject.overheads.push(res.ms - inLcic);
+        }
+        if (subject.server === product) productCpuMs += product.cpuMs() - cpuFrom - idleCpuPerMs * (performance.now() - started);
+      }
     }
-    const cpuPerRegistration = (product.cpuMs() - cpuFrom - idleCpuMs) / SEQUENTIAL;
+    const [mine, bare, sdkFloor, eoFloor] = subjects as [Subject, Subject, Subject, Subject];
+    const cpuPerRegistration = productCpuMs / SEQUENTIAL;
     const calls = lcicCalls.length;
     console.log(
-      `registration, one at a time (${SEQUENTIAL}): latency median ${median(latencies).toFixed(2)} ms, in LCIC (the emulator's time on its calls) median ${median(lcicMs).toFixed(2)} ms, ` +
-        `our own work median ${median(overheads).toFixed(2)} ms, p90 ${[...overheads].sort((a, b) => a - b)[Math.floor(overheads.length * 0.9)]!.toFixed(2)} ms, ` +
-        `min ${Math.min(...overheads).toFixed(2)} ms; product CPU per registration ${cpuPerRegistration.toFixed(1)} ms (idle CPU over as long subtracted; /proc ticks of 10 ms)`,
+      `registration, one at a time (${SEQUENTIAL}, ${ROUNDS} rounds): latency median ${median(mine.latencies).toFixed(2)} ms, in LCIC (the emulator's time on its calls) median ${median(mine.lcicMs).toFixed(2)} ms, ` +
+        `our own work median ${median(mine.overheads).toFixed(2)} ms, p90 ${quantile(mine.overheads, 0.9).toFixed(2)} ms, ` +
+        `min ${Math.min(...mine.overheads).toFixed(2)} ms; product CPU per registration ${cpuPerRegistration.toFixed(1)} ms (idle CPU over as long subtracted; /proc ticks of 10 ms)`,
     );
-    check("registration: median overhead of our own work <= 3 ms", median(overheads), " ms", median(overheads) <= 3);
-
-    // What this machine charges any server at this spacing, in the same run: the bare baseline of the
-    // lookup bench (node:http + one prepared postgres.js query) timed by the same client, as far apart.
-    // Context for the figure above, not subtracted from it: a registration's path has that hop, four
-    // database round trips, and an LCIC call whose hop (beyond the emulator's own time) counts as ours.
-    baseline = await startBaseline({ databaseUrl: env.databaseUrl, poolSize: 10, sdkAppId: env.sdkAppId });
-    for (let i = 0; i < 5; i++) await postJson(baseline.url, { originId: `bench-reg-${i}` });
-    const bareMs: number[] = [];
-    for (let i = 0; i < SEQUENTIAL; i++) {
-      await new Promise((r) => setTimeout(r, SPACING_MS));
-      const res = await postJson(baseline.url, { originId: `bench-reg-${i}` });
-      if (res.status !== 200 || !JSON.stringify(res.json).includes('"ClassroomUser"')) throw new Error(`baseline lookup failed: ${res.status} ${JSON.stringify(res.json)}`);
-      bareMs.push(res.ms);
+    check("registration: median overhead of our own work <= 3 ms", median(mine.overheads), " ms", median(mine.overheads) <= 3);
+    // What this machine charges any server at this spacing, timed by the same client in the same
+    // rounds, the emulator's time subtracted the same way. Context for the figure above, not
+    // subtracted from it.
+    for (const subject of [bare, sdkFloor, eoFloor]) {
+      console.log(`  same rounds, same client: ${subject.name} (${FLOOR_WHAT[subject.name]}): ${median(subject.overheads).toFixed(2)} ms median, min ${Math.min(...subject.overheads).toFixed(2)} ms`);
     }
-    await baseline.stop();
-    baseline = undefined;
     console.log(
-      `same spacing, same client, same run: the bare baseline (node:http + one prepared postgres.js query) answers in ${median(bareMs).toFixed(2)} ms median ` +
-        `(min ${Math.min(...bareMs).toFixed(2)} ms): one loopback hop and one database round trip at this spacing on this machine, for scale (not subtracted above)`,
+      `  our own work above the exactly-once floor: ${(median(mine.overheads) - median(eoFloor.overheads)).toFixed(2)} ms median ` +
+        `(the registration lock, the per-client budget, the pacer, the stored token's sealing, GraphQL and the rest of the product)`,
     );
+    await Promise.all([baseline.stop(), lcicFloor.stop(), exactlyOnceFloor.stop()]);
+    baseline = lcicFloor = exactlyOnceFloor = undefined;
 
     const burstFrom = lcicCalls.length;
     const started = performance.now();
@@ -124,7 +164,7 @@ async function main(): Promise<void> {
     check("registration burst: RegisterUser calls in any second <= 20, none failed", most, "", most <= 20 && failed === 0);
   } finally {
     agent?.destroy();
-    await baseline?.stop();
+    await Promise.all([baseline?.stop(), lcicFloor?.stop(), exactlyOnceFloor?.stop()]);
     await server?.stop();
     await env.close();
   }

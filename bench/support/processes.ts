@@ -62,6 +62,20 @@ export async function startBaseline(env: { databaseUrl: string; poolSize: number
   return await ready("bare node:http + postgres.js", child, `http://127.0.0.1:${port}`, "/");
 }
 
+/**
+ * A registration floor (bench/support/registration-floor-server.mjs): `lcic` answers after the SDK's
+ * RegisterUser alone, `exactly-once` records the intent before it and the user after it.
+ */
+export async function startRegistrationFloor(mode: "lcic" | "exactly-once", env: Record<string, string>): Promise<ServerProcess> {
+  const port = await freePort();
+  const child = spawn(NODE, [path.join(ROOT, "bench/support/registration-floor-server.mjs")], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, PORT: String(port), MODE: mode },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  return await ready(`registration floor (${mode})`, child, `http://127.0.0.1:${port}`, "/");
+}
+
 async function ready(name: string, child: ChildProcess, origin: string, endpoint: string): Promise<ServerProcess> {
   let exited = false;
   child.once("exit", () => (exited = true));
