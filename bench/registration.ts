@@ -45,6 +45,9 @@ interface Subject {
   overheads: number[];
   latencies: number[];
   lcicMs: number[];
+  /** The server's CPU time while idle, per ms, and over its measured requests with that subtracted. */
+  idleCpuPerMs: number;
+  cpuMs: number;
 }
 
 const FLOOR_WHAT: Record<string, string> = {
@@ -87,29 +90,30 @@ async function main(): Promise<void> {
     agent = new http.Agent({ keepAlive: true, maxSockets: BURST });
     const keepAlive = agent;
     const postJson = (url: string, body: unknown) => postJsonKeepAlive(keepAlive, url, body);
-    const servers: Array<Omit<Subject, "overheads" | "latencies" | "lcicMs">> = [
+    const servers: Array<Pick<Subject, "name" | "server" | "body" | "ok">> = [
       { name: "product", server: product, body: (i) => mutation(`bench-reg-${i}`), ok: (text) => text.includes('"created":true') },
       // The lookup bench's bare baseline, asked for seeded users: one loopback hop, one database round trip.
       { name: "bare lookup", server: baseline, body: (i) => ({ originId: `bench-${i}` }), ok: (text) => text.includes('"ClassroomUser"') },
       { name: "floor: SDK call", server: lcicFloor, body: (i) => ({ originId: `bench-floor-lcic-${i}`, name: "Bench" }), ok: (text) => text.includes('"created":true') },
       { name: "floor: exactly-once", server: exactlyOnceFloor, body: (i) => ({ originId: `bench-floor-eo-${i}`, name: "Bench" }), ok: (text) => text.includes('"created":true') },
     ];
-    const subjects: Subject[] = servers.map((subject) => ({ ...subject, overheads: [] as number[], latencies: [] as number[], lcicMs: [] as number[] }));
+    const subjects: Subject[] = servers.map((subject) => ({ ...subject, overheads: [], latencies: [], lcicMs: [], idleCpuPerMs: 0, cpuMs: 0 }));
     // Warm-up: the first requests load code paths and prepare statements.
     for (const subject of subjects) for (let i = 0; i < 5; i++) await postJson(subject.server.url, subject.body(-1 - i));
     // The product's CPU time (utime + stime) while idle, then over its measured requests: their
     // difference per registration is the CPU our own work costs, a figure other processes on a shared
     // machine disturb far less than latency (they delay us, they do not add CPU).
-    const idleFrom = product.cpuMs();
+    // The same for every server: the floors' CPU per request is the scale for the product's.
+    const idleFrom = subjects.map((subject) => subject.server.cpuMs());
     const idleStarted = performance.now();
     await new Promise((r) => setTimeout(r, SEQUENTIAL * SPACING_MS));
-    const idleCpuPerMs = (product.cpuMs() - idleFrom) / (performance.now() - idleStarted);
-    let productCpuMs = 0;
+    const idleMs = performance.now() - idleStarted;
+    subjects.forEach((subject, k) => (subject.idleCpuPerMs = (subject.server.cpuMs() - idleFrom[k]!) / idleMs));
     // Interleaved rounds: the machine's state drifts within a run, and every figure below is compared
     // with the others of the same rounds.
     for (let round = 0; round < ROUNDS; round++) {
       for (const subject of subjects) {
-        const cpuFrom = product.cpuMs();
+        const cpuFrom = subject.server.cpuMs();
         const started = performance.now();
         for (let n = 0; n < SEQUENTIAL / ROUNDS; n++) {
           const i = round * (SEQUENTIAL / ROUNDS) + n;
@@ -123,23 +127,24 @@ async function main(): Promise<void> {
           subject.lcicMs.push(inLcic);
           subject.overheads.push(res.ms - inLcic);
         }
-        if (subject.server === product) productCpuMs += product.cpuMs() - cpuFrom - idleCpuPerMs * (performance.now() - started);
+        subject.cpuMs += subject.server.cpuMs() - cpuFrom - subject.idleCpuPerMs * (performance.now() - started);
       }
     }
     const [mine, bare, sdkFloor, eoFloor] = subjects as [Subject, Subject, Subject, Subject];
-    const cpuPerRegistration = productCpuMs / SEQUENTIAL;
+    const cpuPerRequest = (subject: Subject) => (subject.cpuMs / SEQUENTIAL).toFixed(1);
+    const cpuPerRegistration = cpuPerRequest(mine);
     const calls = lcicCalls.length;
     console.log(
       `registration, one at a time (${SEQUENTIAL}, ${ROUNDS} rounds): latency median ${median(mine.latencies).toFixed(2)} ms, in LCIC (the emulator's time on its calls) median ${median(mine.lcicMs).toFixed(2)} ms, ` +
         `our own work median ${median(mine.overheads).toFixed(2)} ms, p90 ${quantile(mine.overheads, 0.9).toFixed(2)} ms, ` +
-        `min ${Math.min(...mine.overheads).toFixed(2)} ms; product CPU per registration ${cpuPerRegistration.toFixed(1)} ms (idle CPU over as long subtracted; /proc ticks of 10 ms)`,
+        `min ${Math.min(...mine.overheads).toFixed(2)} ms; product CPU per registration ${cpuPerRegistration} ms (idle CPU over as long subtracted; /proc ticks of 10 ms)`,
     );
     check("registration: median overhead of our own work <= 3 ms", median(mine.overheads), " ms", median(mine.overheads) <= 3);
     // What this machine charges any server at this spacing, timed by the same client in the same
     // rounds, the emulator's time subtracted the same way. Context for the figure above, not
     // subtracted from it.
     for (const subject of [bare, sdkFloor, eoFloor]) {
-      console.log(`  same rounds, same client: ${subject.name} (${FLOOR_WHAT[subject.name]}): ${median(subject.overheads).toFixed(2)} ms median, min ${Math.min(...subject.overheads).toFixed(2)} ms`);
+      console.log(`  same rounds, same client: ${subject.name} (${FLOOR_WHAT[subject.name]}): ${median(subject.overheads).toFixed(2)} ms median, min ${Math.min(...subject.overheads).toFixed(2)} ms, CPU ${cpuPerRequest(subject)} ms a request`);
     }
     console.log(
       `  our own work above the exactly-once floor: ${(median(mine.overheads) - median(eoFloor.overheads)).toFixed(2)} ms median ` +
