@@ -14,8 +14,8 @@ const execve = (process as { execve?: Execve }).execve;
  * V8 lets the old generation grow to up to 4x what survived the last full GC before it collects
  * again. This service's live heap is ~40 MB, but a roster import promotes the data of every
  * 1,000-user request (held across its database and LCIC round trips) to the old generation, so the
- * heap reached ~190 MB and the process ~270 MB at 100,000 students. 2x keeps the roster import's peak
- * under 250 MB and lookups under load near 160 MB. (1.5x kept both lower still, but its more frequent
+ * heap reached ~190 MB and the process ~270 MB at 100,000 students. On Node 20, 2x keeps the roster
+ * import's peak under 250 MB and lookups under load near 160 MB (later V8s: the next constant). (1.5x kept both lower still, but its more frequent
  * full GCs cost lookups ~13% CPU and p99: interleaved A/B, `AB_A_ARGS=--heap-growing-percent=... npx tsx
  * bench/ab.ts lookup jwt 4`; 2x gave back the same CPU.) V8 reads this flag at every GC, so setting it
  * at run time works (checked on Node 20, 22 and 24); Node refuses it in NODE_OPTIONS. One given on the
@@ -24,14 +24,22 @@ const execve = (process as { execve?: Execve }).execve;
 export const HEAP_GROWING_PERCENT = 100;
 
 /**
- * The same on V8 13 (Node 24), where it is 1.5x: the heap pages a burst reaches stay resident there
- * (V8's page pool, see releaseStartupMemory), so the roster import's peak is the process's from then
- * on. Measured 2026-12-01 on Node 24 (`bench/roster.ts`, 100,000 students): 274-281 MB at 2x, over the
- * 250 MB target, 213 MB at 1.5x, the import as fast (13.5 s). Lookups pay for the more frequent full
- * GCs: CPU per lookup +4 % on average, higher in 5 of 6 interleaved rounds (0.088 vs 0.092 ms, p99 17 vs
- * 18 ms). On Node 20 the same 1.5x measured once better and once much worse than 2x, so it stays 2x.
+ * The same on V8 12 and later (Node 22 and 24), where it is 1.5x. On V8 13 (Node 24) the heap pages
+ * a burst reaches stay resident (V8's page pool, see releaseStartupMemory), so the roster import's peak
+ * is the process's from then on. Measured 2026-12-01 (`bench/roster.ts`, 100,000 students):
+ * - Node 24: 274-281 MB at 2x, over the 250 MB target; 213 MB at 1.5x, the import as fast (13.5 s).
+ *   Lookups paid for the more frequent full GCs: CPU per lookup +4 % on average, higher in 5 of 6
+ *   interleaved rounds (0.088 vs 0.092 ms, p99 17 vs 18 ms).
+ * - Node 22: 259 and 261 MB at 2x, over the target; 216 MB at 1.5x (13.7 s). Lookups did not pay:
+ *   two interleaved A/Bs of 6 rounds, each order once (`bench/ab.ts lookup jwt 6`), 1.5x used less
+ *   CPU per lookup and ended the load ~40 MB lower (README, "Memory on Node 22").
+ * On Node 20 (V8 11) the same 1.5x measured once better and once much worse than 2x, and its roster
+ * peak is under the target at 2x (235 MB), so it stays 2x.
  */
-export const HEAP_GROWING_PERCENT_WITH_PAGE_POOL = 50;
+export const HEAP_GROWING_PERCENT_V8_12_UP = 50;
+
+/** First V8 major version given HEAP_GROWING_PERCENT_V8_12_UP (Node 22's). */
+const V8_WITH_SLOWER_HEAP_GROWTH = 12;
 
 /** First V8 major version that keeps freed heap pages in a page pool (and whose `gc` takes `flavor`). */
 const V8_WITH_PAGE_POOL = 13;
@@ -43,7 +51,7 @@ export function hasPagePool(v8Version: string): boolean {
 
 /** The --heap-growing-percent the product sets on this V8. */
 export function heapGrowingPercentFor(v8Version: string): number {
-  return hasPagePool(v8Version) ? HEAP_GROWING_PERCENT_WITH_PAGE_POOL : HEAP_GROWING_PERCENT;
+  return Number.parseInt(v8Version, 10) >= V8_WITH_SLOWER_HEAP_GROWTH ? HEAP_GROWING_PERCENT_V8_12_UP : HEAP_GROWING_PERCENT;
 }
 
 /**
