@@ -39,6 +39,8 @@ const SPACING_MS = 120;
 
 interface Subject {
   name: string;
+  /** What the server does (the floors' lines say it). */
+  what: string;
   server: ServerProcess;
   body: (i: number) => unknown;
   ok: (text: string) => boolean;
@@ -49,12 +51,6 @@ interface Subject {
   idleCpuPerMs: number;
   cpuMs: number;
 }
-
-const FLOOR_WHAT: Record<string, string> = {
-  "bare lookup": "node:http + one prepared postgres.js query: one loopback hop, one database round trip",
-  "floor: SDK call": "node:http + RegisterUser through the official SDK, nothing else",
-  "floor: exactly-once": "the same with one INSERT of the intent before the call and one UPDATE after it",
-};
 
 const quantile = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.floor(values.length * q)]!;
 
@@ -90,20 +86,37 @@ async function main(): Promise<void> {
     agent = new http.Agent({ keepAlive: true, maxSockets: BURST });
     const keepAlive = agent;
     const postJson = (url: string, body: unknown) => postJsonKeepAlive(keepAlive, url, body);
-    const servers: Array<Pick<Subject, "name" | "server" | "body" | "ok">> = [
-      { name: "product", server: product, body: (i) => mutation(`bench-reg-${i}`), ok: (text) => text.includes('"created":true') },
-      // The lookup bench's bare baseline, asked for seeded users: one loopback hop, one database round trip.
-      { name: "bare lookup", server: baseline, body: (i) => ({ originId: `bench-${i}` }), ok: (text) => text.includes('"ClassroomUser"') },
-      { name: "floor: SDK call", server: lcicFloor, body: (i) => ({ originId: `bench-floor-lcic-${i}`, name: "Bench" }), ok: (text) => text.includes('"created":true') },
-      { name: "floor: exactly-once", server: exactlyOnceFloor, body: (i) => ({ originId: `bench-floor-eo-${i}`, name: "Bench" }), ok: (text) => text.includes('"created":true') },
+    const servers: Array<Pick<Subject, "name" | "what" | "server" | "body" | "ok">> = [
+      { name: "product", what: "the product", server: product, body: (i) => mutation(`bench-reg-${i}`), ok: (text) => text.includes('"created":true') },
+      // The lookup bench's bare baseline, asked for seeded users.
+      {
+        name: "bare lookup",
+        what: "node:http + one prepared postgres.js query: one loopback hop, one database round trip",
+        server: baseline,
+        body: (i) => ({ originId: `bench-${i}` }),
+        ok: (text) => text.includes('"ClassroomUser"'),
+      },
+      {
+        name: "floor: SDK call",
+        what: "node:http + RegisterUser through the official SDK, nothing else",
+        server: lcicFloor,
+        body: (i) => ({ originId: `bench-floor-lcic-${i}`, name: "Bench" }),
+        ok: (text) => text.includes('"created":true'),
+      },
+      {
+        name: "floor: exactly-once",
+        what: "the same with one INSERT of the intent before the call and one UPDATE after it",
+        server: exactlyOnceFloor,
+        body: (i) => ({ originId: `bench-floor-eo-${i}`, name: "Bench" }),
+        ok: (text) => text.includes('"created":true'),
+      },
     ];
     const subjects: Subject[] = servers.map((subject) => ({ ...subject, overheads: [], latencies: [], lcicMs: [], idleCpuPerMs: 0, cpuMs: 0 }));
     // Warm-up: the first requests load code paths and prepare statements.
     for (const subject of subjects) for (let i = 0; i < 5; i++) await postJson(subject.server.url, subject.body(-1 - i));
-    // The product's CPU time (utime + stime) while idle, then over its measured requests: their
-    // difference per registration is the CPU our own work costs, a figure other processes on a shared
-    // machine disturb far less than latency (they delay us, they do not add CPU).
-    // The same for every server: the floors' CPU per request is the scale for the product's.
+    // Each server's CPU time (utime + stime) while idle, then over its measured requests: their
+    // difference per request is the CPU its work costs (the product's: our own work), a figure other
+    // processes on a shared machine disturb far less than latency (they delay us, they do not add CPU).
     const idleFrom = subjects.map((subject) => subject.server.cpuMs());
     const idleStarted = performance.now();
     await new Promise((r) => setTimeout(r, SEQUENTIAL * SPACING_MS));
@@ -144,7 +157,7 @@ async function main(): Promise<void> {
     // rounds, the emulator's time subtracted the same way. Context for the figure above, not
     // subtracted from it.
     for (const subject of [bare, sdkFloor, eoFloor]) {
-      console.log(`  same rounds, same client: ${subject.name} (${FLOOR_WHAT[subject.name]}): ${median(subject.overheads).toFixed(2)} ms median, min ${Math.min(...subject.overheads).toFixed(2)} ms, CPU ${cpuPerRequest(subject)} ms a request`);
+      console.log(`  same rounds, same client: ${subject.name} (${subject.what}): ${median(subject.overheads).toFixed(2)} ms median, min ${Math.min(...subject.overheads).toFixed(2)} ms, CPU ${cpuPerRequest(subject)} ms a request`);
     }
     console.log(
       `  our own work above the exactly-once floor: ${(median(mine.overheads) - median(eoFloor.overheads)).toFixed(2)} ms median ` +
