@@ -9,6 +9,7 @@
 import http from "node:http";
 import postgres from "postgres";
 import lcic from "tencentcloud-sdk-nodejs/tencentcloud/services/lcic/v20220817/lcic_client.js";
+import { serveJson } from "./bare-server.mjs";
 
 const mode = process.env.MODE;
 if (mode !== "lcic" && mode !== "exactly-once") throw new Error(`MODE must be lcic or exactly-once, got ${mode}`);
@@ -21,30 +22,11 @@ const client = new lcic.Client({
   profile: { httpProfile: { protocol: `${endpoint.protocol}//`, endpoint: endpoint.host, reqTimeout: 10, agent: new http.Agent({ keepAlive: true }) } },
 });
 
-const server = http.createServer((req, res) => {
-  if (req.url === "/readyz") return res.end("ok");
-  const chunks = [];
-  req.on("data", (chunk) => chunks.push(chunk));
-  req.on("end", async () => {
-    try {
-      const { originId, name } = JSON.parse(Buffer.concat(chunks).toString());
-      if (mode === "exactly-once") await sql`insert into classroom_users (sdk_app_id, origin_id, name, attempts) values (${sdkAppId}, ${originId}, ${name}, 1)`;
-      const answer = await client.request("RegisterUser", { SdkAppId: sdkAppId, Name: name, OriginId: originId });
-      if (mode === "exactly-once") {
-        await sql`update classroom_users set user_id = ${answer.UserId}, status = 'registered' where sdk_app_id = ${sdkAppId} and origin_id = ${originId}`;
-      }
-      const payload = JSON.stringify({ data: { registerClassroomUser: { created: true, user: { userId: answer.UserId } } } });
-      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(payload) });
-      res.end(payload);
-    } catch (error) {
-      res.writeHead(500).end(String(error));
-    }
-  });
-});
-server.keepAliveTimeout = 65_000;
-server.listen(Number(process.env.PORT), "127.0.0.1");
-process.on("SIGTERM", () => {
-  server.close();
-  server.closeAllConnections();
-  void sql.end({ timeout: 1 }).then(() => process.exit(0));
+serveJson(sql, async ({ originId, name }) => {
+  if (mode === "exactly-once") await sql`insert into classroom_users (sdk_app_id, origin_id, name, attempts) values (${sdkAppId}, ${originId}, ${name}, 1)`;
+  const answer = await client.request("RegisterUser", { SdkAppId: sdkAppId, Name: name, OriginId: originId });
+  if (mode === "exactly-once") {
+    await sql`update classroom_users set user_id = ${answer.UserId}, status = 'registered' where sdk_app_id = ${sdkAppId} and origin_id = ${originId}`;
+  }
+  return { data: { registerClassroomUser: { created: true, user: { userId: answer.UserId } } } };
 });
