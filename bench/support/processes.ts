@@ -53,13 +53,11 @@ export async function startProduct(name: string, start: ProductStart, env: Recor
 }
 
 export async function startBaseline(env: { databaseUrl: string; poolSize: number; sdkAppId: number }): Promise<ServerProcess> {
-  const port = await freePort();
-  const child = spawn(NODE, [path.join(ROOT, "bench/support/baseline-server.mjs")], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: String(port), DATABASE_URL: env.databaseUrl, POOL_SIZE: String(env.poolSize), SDK_APP_ID: String(env.sdkAppId) },
-    stdio: ["ignore", "inherit", "inherit"],
+  return await startBareServer("bare node:http + postgres.js", "baseline-server.mjs", {
+    DATABASE_URL: env.databaseUrl,
+    POOL_SIZE: String(env.poolSize),
+    SDK_APP_ID: String(env.sdkAppId),
   });
-  return await ready("bare node:http + postgres.js", child, `http://127.0.0.1:${port}`, "/");
 }
 
 /**
@@ -67,13 +65,18 @@ export async function startBaseline(env: { databaseUrl: string; poolSize: number
  * RegisterUser alone, `exactly-once` records the intent before it and the user after it.
  */
 export async function startRegistrationFloor(mode: "lcic" | "exactly-once", env: Record<string, string>): Promise<ServerProcess> {
+  return await startBareServer(`registration floor (${mode})`, "registration-floor-server.mjs", { ...env, MODE: mode });
+}
+
+/** One of bench/support's bare servers (bare-server.mjs), on a free port, with the servers' Node. */
+async function startBareServer(name: string, script: string, env: Record<string, string>): Promise<ServerProcess> {
   const port = await freePort();
-  const child = spawn(NODE, [path.join(ROOT, "bench/support/registration-floor-server.mjs")], {
+  const child = spawn(NODE, [path.join(ROOT, "bench/support", script)], {
     cwd: ROOT,
-    env: { ...process.env, ...env, PORT: String(port), MODE: mode },
+    env: { ...process.env, ...env, PORT: String(port) },
     stdio: ["ignore", "inherit", "inherit"],
   });
-  return await ready(`registration floor (${mode})`, child, `http://127.0.0.1:${port}`, "/");
+  return await ready(name, child, `http://127.0.0.1:${port}`, "/");
 }
 
 async function ready(name: string, child: ChildProcess, origin: string, endpoint: string): Promise<ServerProcess> {
