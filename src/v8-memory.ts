@@ -44,14 +44,19 @@ const V8_WITH_SLOWER_HEAP_GROWTH = 12;
 /** First V8 major version that keeps freed heap pages in a page pool (and whose `gc` takes `flavor`). */
 const V8_WITH_PAGE_POOL = 13;
 
+/** The major version of a V8 version string (`process.versions.v8`: "13.6.233.17-node.35" -> 13). */
+function v8Major(v8Version: string): number {
+  return Number.parseInt(v8Version, 10);
+}
+
 /** Whether this V8 (`process.versions.v8`) keeps freed heap pages resident in a page pool. */
 export function hasPagePool(v8Version: string): boolean {
-  return Number.parseInt(v8Version, 10) >= V8_WITH_PAGE_POOL;
+  return v8Major(v8Version) >= V8_WITH_PAGE_POOL;
 }
 
 /** The --heap-growing-percent the product sets on this V8. */
 export function heapGrowingPercentFor(v8Version: string): number {
-  return Number.parseInt(v8Version, 10) >= V8_WITH_SLOWER_HEAP_GROWTH ? HEAP_GROWING_PERCENT_V8_12_UP : HEAP_GROWING_PERCENT;
+  return v8Major(v8Version) >= V8_WITH_SLOWER_HEAP_GROWTH ? HEAP_GROWING_PERCENT_V8_12_UP : HEAP_GROWING_PERCENT;
 }
 
 /**
@@ -126,7 +131,7 @@ export interface MemoryRestart {
  * NODE_OPTIONS=--max-semi-space-size=16 does it; README).
  */
 export function memoryRestart(facts: RuntimeFacts): MemoryRestart | undefined {
-  if (Number.parseInt(facts.v8Version, 10) < V8_WITH_LARGE_SEMI_SPACE) return undefined;
+  if (v8Major(facts.v8Version) < V8_WITH_LARGE_SEMI_SPACE) return undefined;
   const fromOptions = (facts.nodeOptions ?? "").split(/\s+/).filter(Boolean);
   if (flagGiven("max-semi-space-size", facts.execArgv) || flagGiven("max-semi-space-size", fromOptions)) return undefined;
   if (facts.heapSizeLimit < SMALL_HEAP_LIMIT) return undefined;
