@@ -301,6 +301,27 @@ function observeUsers(users: UsersService, metrics: ProductMetrics, logger: Logg
     });
     return deleted;
   };
+  const finishDeletion = users.finishDeletion.bind(users);
+  users.finishDeletion = async (row) => {
+    try {
+      const finished = await finishDeletion(row);
+      metrics.reconciled(`deletion_${finished.outcome}`);
+      if (finished.outcome === "erased" && finished.userId) {
+        audit(logger, {
+          event: "user.deleted",
+          operation: "reconciler",
+          sdkAppId: row.sdkAppId,
+          userId: finished.userId,
+          originId: row.originId,
+          ...(finished.requestId ? { lcicRequestId: finished.requestId } : {}),
+        });
+      }
+      return finished;
+    } catch (error) {
+      metrics.reconciled("deletion_failed");
+      throw error;
+    }
+  };
   const reconcilePending = users.reconcilePending.bind(users);
   users.reconcilePending = async (row) => {
     try {

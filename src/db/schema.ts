@@ -44,6 +44,13 @@ export const classroomUsers = pgTable(
      * `issueClassroomUserToken`). Token warming keeps tokens fresh for users seen recently.
      */
     lastLoginAt: timestamp("last_login_at", { withTimezone: true }),
+    /**
+     * Set (committed) before a delete sends LCIC's DeleteUser for this row's user, cleared when LCIC
+     * refused it. A row still carrying it once stale (both replies lost, or the process died before
+     * the erasure) is finished by the reconciler: DeleteUser again ("not found" means the first one
+     * worked), then the erasure (see users/deletion.ts).
+     */
+    deletionRequestedAt: timestamp("deletion_requested_at", { withTimezone: true }),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
   },
@@ -55,6 +62,8 @@ export const classroomUsers = pgTable(
     index("classroom_users_listing_idx").on(t.sdkAppId, t.id).where(sql`${t.status} = 'registered'`),
     // Token warming's scan: registered users by token expiry (null first: never had one).
     index("classroom_users_token_expiry_idx").on(t.tokenExpiresAt).where(sql`${t.status} = 'registered'`),
+    // The reconciler's scan for deletions to finish (few rows, if any).
+    index("classroom_users_deletion_requested_idx").on(t.deletionRequestedAt).where(sql`${t.deletionRequestedAt} is not null`),
     check("classroom_users_registered_has_user_id", sql`${t.status} <> 'registered' OR ${t.userId} IS NOT NULL`),
   ],
 );

@@ -8,6 +8,10 @@ export interface SweepTotals {
   registered: number;
   cleared: number;
   withdrawn: number;
+  /** Deletions whose outcome was lost, finished: LCIC no longer has the user, the row is erased. */
+  erased: number;
+  /** Deletions LCIC refused on the reconciler's retry (the user is in a group): the user lives on. */
+  kept: number;
   skipped: number;
   failed: number;
   /** Rows left for the next sweep because LCIC's budget stayed busy (the sweep stopped there). */
@@ -50,7 +54,9 @@ export interface ReconcilerOptions {
 const MAX_BATCH_ATTEMPTS = 5;
 
 /**
- * Completes registrations left `pending` by a crash or a lost LCIC reply, with no human action.
+ * Completes registrations left `pending` by a crash or a lost LCIC reply, with no human action; and
+ * finishes deletions whose outcome was lost the same way (rows still carrying their deletion intent:
+ * users/deletion.ts, reconciliation.ts finishRequestedDeletion).
  *
  * All state is in PostgreSQL: the pending rows, their attempt counters and their backoff. Each
  * replica sweeps one batch at a time, the next sweep starting `intervalMs` after the last one ended
@@ -74,7 +80,7 @@ export function startReconciler(options: ReconcilerOptions): Reconciler {
   let timer: NodeJS.Timeout | undefined;
 
   const sweepOnce = async (): Promise<SweepTotals> => {
-    const totals: SweepTotals = { registered: 0, cleared: 0, withdrawn: 0, skipped: 0, failed: 0, postponed: 0 };
+    const totals: SweepTotals = { registered: 0, cleared: 0, withdrawn: 0, erased: 0, kept: 0, skipped: 0, failed: 0, postponed: 0 };
     let rows = await users.listPendingDue(staleAfterMs, batchSize, now());
     // Rows of bulk registrations that reached LCIC: sent again in one BatchRegister. A row that still
     // fails after a few attempts goes the single way below (adopted if LCIC has it, else cleared).
@@ -93,34 +99,45 @@ export function startReconciler(options: ReconcilerOptions): Reconciler {
         logger.warn({ rows: batchRows.length, err: error instanceof Error ? error.message : String(error) }, "completing pending bulk registrations failed");
       }
     }
-    for (const [index, row] of rows.entries()) {
+    const work = [
+      ...rows.map((row) => ({ row, what: "reconciling a pending registration", run: () => users.reconcilePending(row) })),
+      // Deletions whose outcome was lost (both replies, or the process before the erasure).
+      ...(await users.listDeletionsDue(staleAfterMs, batchSize, now())).map((row) => ({
+        row,
+        what: "finishing a requested deletion",
+        run: async () => (await users.finishDeletion(row)).outcome,
+      })),
+    ];
+    for (const [index, { row, what, run }] of work.entries()) {
       if (stopped) break;
       try {
-        totals[await reconcileWhenBudgetIdle(row)] += 1;
+        totals[await whenBudgetIdle(run)] += 1;
       } catch (error) {
         if (error instanceof LcicRateLimitedError) {
           // LCIC's budget is busy with requests: not this row's failure. The rest wait for the next sweep.
-          totals.postponed += rows.length - index;
+          totals.postponed += work.length - index;
           break;
         }
-        // LCIC still down, say: the row stays pending, and waits before its next try.
+        // LCIC still down, say: the row stays as it is, and waits before its next try.
         totals.failed += 1;
         const notBefore = await users.deferReconciliation(row, backoff, now()).catch(() => undefined);
         logger.warn(
           { sdkAppId: row.sdkAppId, rowId: row.id, failures: row.reconcileFailures + 1, notBefore, err: error instanceof Error ? error.message : String(error) },
-          "reconciling a pending registration failed",
+          `${what} failed`,
         );
       }
     }
-    if (totals.registered + totals.cleared + totals.withdrawn + totals.failed + totals.postponed > 0) logger.info(totals, "reconciled pending registrations");
+    if (totals.registered + totals.cleared + totals.withdrawn + totals.erased + totals.kept + totals.failed + totals.postponed > 0) {
+      logger.info(totals, "reconciled pending registrations and deletions");
+    }
     return totals;
   };
 
-  /** Reconciles one row, waiting (a little, a few times) while the pacer refuses background calls. */
-  const reconcileWhenBudgetIdle = async (row: Parameters<UsersService["reconcilePending"]>[0]) => {
+  /** Handles one row, waiting (a little, a few times) while the pacer refuses background calls. */
+  const whenBudgetIdle = async <T>(run: () => Promise<T>): Promise<T> => {
     for (let waits = 0; ; waits++) {
       try {
-        return await users.reconcilePending(row);
+        return await run();
       } catch (error) {
         if (!(error instanceof LcicRateLimitedError) || waits >= IDLE_BUDGET_WAITS || stopped) throw error;
         await new Promise((resolve) => setTimeout(resolve, Math.min(MAX_IDLE_BUDGET_WAIT_MS, Math.max(1, error.retryAfterMs))));

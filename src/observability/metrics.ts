@@ -104,7 +104,7 @@ export function createMetrics(sources: MetricsSources): ProductMetrics {
   });
   const reconciled = new Counter({
     name: "classroom_users_reconciler_completions_total",
-    help: "Pending registrations the reconciler handled, by outcome (registered, cleared, skipped, failed)",
+    help: "Pending registrations the reconciler handled, by outcome (registered, cleared, withdrawn, skipped, failed), and deletions whose outcome was lost that it finished (deletion_erased, deletion_kept, deletion_skipped, deletion_failed)",
     labelNames: ["outcome"],
     registers: [registry],
   });

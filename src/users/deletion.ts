@@ -1,11 +1,12 @@
 import { LcicError } from "../lcic/errors.js";
 import { ClassroomUserInGroupError, ClassroomUserNotFoundError } from "./errors.js";
-import type { ClassroomUserTombstoneRow } from "./repository.js";
+import type { CallOptions } from "../lcic/client.js";
+import type { ClassroomUserRow, ClassroomUserTombstoneRow } from "./repository.js";
 import type { UserSteps } from "./steps.js";
 import { parseDeleteInput } from "./validation.js";
-import { resolveSdkAppId } from "./context.js";
+import { resolveSdkAppId, type UsersContext } from "./context.js";
 import { callLcic, toDomainError } from "./lcic-errors.js";
-import { withKeyLock } from "./registration-lock.js";
+import { withKeyLock, type RegistrationKey } from "./registration-lock.js";
 
 export interface DeleteResult {
   userId: string;
@@ -77,29 +78,54 @@ export async function deleteClassroomUser(steps: UserSteps, rawInput: unknown): 
       }
     }
     const userId = target;
-
-    let requestId: string | undefined;
-    try {
-      requestId = (await sendDeleteUser(steps, userId)).requestId || undefined;
-    } catch (error) {
-      if (!(error instanceof LcicError)) throw error;
-      if (error.code === "ResourceNotFound.User") {
-        // Already gone in LCIC (deleted elsewhere, or our earlier call's reply was lost): still success.
-        requestId = undefined;
-      } else if (error.code.startsWith(IN_GROUP_CODE)) {
-        throw new ClassroomUserInGroupError(userId, error.requestId);
-      } else {
-        throw toDomainError(error, steps.ctx.logger, key.sdkAppId);
-      }
-    }
-
-    const tombstone = { userId, sdkAppId: key.sdkAppId, originId: key.originId, lcicRequestId: requestId ?? null };
     // The row goes if it is this user's, or the pending registration LCIC had already made.
-    if (row && (row.userId === userId || row.status === "pending")) await repository.eraseUser(row.id, tombstone);
-    else await repository.recordTombstone(tombstone);
+    const erased = row && (row.userId === userId || row.status === "pending") ? row : undefined;
+    const requestId = await deleteAndErase(steps.ctx, key, userId, erased);
     logger.info({ sdkAppId: key.sdkAppId, userId }, "deleted classroom user");
     return { userId, sdkAppId: key.sdkAppId, originId: key.originId, requestId };
   });
+}
+
+/**
+ * Under the key's lock: LCIC's DeleteUser for `userId`, then the erasure of `row` (its user's row, if
+ * stored) with a tombstone. Returns DeleteUser's RequestId (undefined when LCIC already had no such user).
+ *
+ * The row's deletion intent (`deletion_requested_at`) is committed before DeleteUser is sent, so a
+ * delete whose outcome is lost (both replies, or this process before the erasure) is finished by the
+ * reconciler (reconciliation.ts finishRequestedDeletion) instead of leaving a stored user LCIC no
+ * longer has. LCIC refusing for sure clears it again, unless an earlier request's DeleteUser (the row
+ * carried an intent already) may still have worked; a user in a group is refused and exists, so its
+ * intent is always cleared.
+ */
+export async function deleteAndErase(
+  ctx: UsersContext,
+  key: RegistrationKey,
+  userId: string,
+  row: ClassroomUserRow | undefined,
+  callOptions: CallOptions = {},
+): Promise<string | undefined> {
+  const { repository } = ctx;
+  const earlierMayHaveLanded = row?.deletionRequestedAt != null;
+  if (row) await repository.markDeletionRequested(row.id, ctx.now());
+  let requestId: string | undefined;
+  try {
+    requestId = (await sendDeleteUser(ctx, userId, callOptions)).requestId || undefined;
+  } catch (error) {
+    if (!(error instanceof LcicError)) throw error; // may have been sent: the intent stays
+    if (error.code === "ResourceNotFound.User") {
+      // Already gone in LCIC (deleted elsewhere, or our earlier call's reply was lost): still success.
+      requestId = undefined;
+    } else {
+      const inGroup = error.code.startsWith(IN_GROUP_CODE);
+      if (row && (inGroup || (!error.outcomeUnknown && !earlierMayHaveLanded))) await repository.clearDeletionRequest(row.id);
+      if (inGroup) throw new ClassroomUserInGroupError(userId, error.requestId);
+      throw toDomainError(error, ctx.logger, key.sdkAppId);
+    }
+  }
+  const tombstone = { userId, sdkAppId: key.sdkAppId, originId: key.originId, lcicRequestId: requestId ?? null };
+  if (row) await repository.eraseUser(row.id, tombstone);
+  else await repository.recordTombstone(tombstone);
+  return requestId;
 }
 
 /**
@@ -107,13 +133,13 @@ export async function deleteClassroomUser(steps: UserSteps, rawInput: unknown): 
  * it (a second answer of "not found" would hide the first outcome from a caller that cannot tell),
  * but here "not found" the second time means exactly that the first call worked.
  */
-async function sendDeleteUser(steps: UserSteps, userId: string): Promise<{ requestId: string }> {
-  const { lcic, logger } = steps.ctx;
+async function sendDeleteUser(ctx: UsersContext, userId: string, callOptions: CallOptions): Promise<{ requestId: string }> {
+  const { lcic, logger } = ctx;
   try {
-    return await lcic.deleteUser(userId);
+    return await lcic.deleteUser(userId, callOptions);
   } catch (error) {
     if (!(error instanceof LcicError) || !error.outcomeUnknown) throw error;
     logger.warn({ action: "DeleteUser", code: error.code, userId }, "DeleteUser outcome unknown; sending it again");
-    return lcic.deleteUser(userId);
+    return lcic.deleteUser(userId, callOptions);
   }
 }

@@ -454,6 +454,8 @@ export class UsersRepository {
       .where(
         and(
           eq(classroomUsers.status, "pending"),
+          // A pending row whose delete was requested is finished as a deletion (listDeletionsDue).
+          isNull(classroomUsers.deletionRequestedAt),
           lt(classroomUsers.updatedAt, staleBefore),
           or(isNull(classroomUsers.reconcileNotBefore), lte(classroomUsers.reconcileNotBefore, now)),
         ),
@@ -462,13 +464,13 @@ export class UsersRepository {
       .limit(limit);
   }
 
-  /** Counts a failed reconciliation of a pending row and leaves the row alone until `notBefore`. */
+  /** Counts a failed reconciliation of a pending row (or an unfinished delete) and leaves the row alone until `notBefore`. */
   async deferReconciliation(id: number, notBefore: Date): Promise<void> {
     // Not `updated_at`: it says when a request last touched the row, which the staleness rule reads.
     await this.db
       .update(classroomUsers)
       .set({ reconcileFailures: sql`${classroomUsers.reconcileFailures} + 1`, reconcileNotBefore: notBefore })
-      .where(and(eq(classroomUsers.id, id), eq(classroomUsers.status, "pending")));
+      .where(and(eq(classroomUsers.id, id), or(eq(classroomUsers.status, "pending"), sql`${classroomUsers.deletionRequestedAt} is not null`)));
   }
 
   /** Whether LCIC's "no such user" for this lookup key is remembered and not expired at `now`. */
@@ -524,6 +526,41 @@ export class UsersRepository {
       const [existing] = await tx.select().from(classroomUserTombstones).where(eq(classroomUserTombstones.userId, tombstone.userId));
       return existing!;
     });
+  }
+
+  /**
+   * A delete is about to send DeleteUser for this row's user: recorded (committed) first, so a delete
+   * whose outcome is lost (both replies, or the process) is finished by the reconciler. The time of
+   * the first request stays when a delete is repeated.
+   */
+  async markDeletionRequested(id: number, at: Date): Promise<void> {
+    await this.db
+      .update(classroomUsers)
+      .set({ deletionRequestedAt: sql`coalesce(${classroomUsers.deletionRequestedAt}, ${at.toISOString()}::timestamptz)` })
+      .where(eq(classroomUsers.id, id));
+  }
+
+  /** LCIC refused the DeleteUser (nothing was deleted): the row is a live user's again, backoff reset. */
+  async clearDeletionRequest(id: number): Promise<void> {
+    await this.db
+      .update(classroomUsers)
+      .set({ deletionRequestedAt: null, reconcileFailures: 0, reconcileNotBefore: null })
+      .where(eq(classroomUsers.id, id));
+  }
+
+  /** Rows whose delete was requested before `staleBefore` and never finished (nor refused), due at `now`: the reconciler's. */
+  async listDeletionsDue(staleBefore: Date, now: Date, limit: number): Promise<ClassroomUserRow[]> {
+    return this.db
+      .select()
+      .from(classroomUsers)
+      .where(
+        and(
+          lt(classroomUsers.deletionRequestedAt, staleBefore),
+          or(isNull(classroomUsers.reconcileNotBefore), lte(classroomUsers.reconcileNotBefore, now)),
+        ),
+      )
+      .orderBy(sql`${classroomUsers.reconcileNotBefore} asc nulls first`, asc(classroomUsers.deletionRequestedAt), asc(classroomUsers.id))
+      .limit(limit);
   }
 
   /** Records that LCIC has no user for `userId` any more although nothing of it was stored here. */

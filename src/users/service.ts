@@ -1,6 +1,13 @@
 import { usersContext, type UsersContext, type UsersDeps } from "./context.js";
 import { Lookup, type ClassroomUserReference, type LookupCaller, type LookupOptions } from "./lookup.js";
-import { deferReconciliation, reconcilePendingRegistration, type ReconcileBackoff, type ReconcileOutcome } from "./reconciliation.js";
+import {
+  deferReconciliation,
+  finishRequestedDeletion,
+  reconcilePendingRegistration,
+  type DeletionFinished,
+  type ReconcileBackoff,
+  type ReconcileOutcome,
+} from "./reconciliation.js";
 import { Registration, type RegisterOptions, type RegisterResult } from "./registration.js";
 import type { ClassroomUserRow } from "./repository.js";
 import { deleteClassroomUser, type DeleteResult } from "./deletion.js";
@@ -56,6 +63,16 @@ export class UsersService {
 
   reconcilePending(row: ClassroomUserRow): Promise<ReconcileOutcome> {
     return reconcilePendingRegistration(this.context, row);
+  }
+
+  /** Finishes a delete whose outcome was lost (see reconciliation.ts finishRequestedDeletion). */
+  finishDeletion(row: ClassroomUserRow): Promise<DeletionFinished> {
+    return finishRequestedDeletion(this.context, row);
+  }
+
+  /** Rows whose delete was requested `staleAfterMs` ago or more and never finished nor refused, not deferred. */
+  listDeletionsDue(staleAfterMs: number, limit: number, now: Date = this.context.now()): Promise<ClassroomUserRow[]> {
+    return this.context.repository.listDeletionsDue(new Date(now.getTime() - staleAfterMs), now, limit);
   }
 
   /** Pending rows unchanged for `staleAfterMs` and not deferred: what one reconciler sweep looks at. */

@@ -1,5 +1,7 @@
 // deleteClassroomUser end to end: erasure, tombstone, idempotency, groups, lost replies, races with registration.
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { startReconciler } from "../../src/jobs/reconciler.js";
+import { createLogger } from "../../src/logger.js";
 import { APP, find, register, startTestServer } from "../support/server.js";
 import { lcicCalls, remove, tombstones } from "./support.js";
 
@@ -116,6 +118,88 @@ describe("deleteClassroomUser", () => {
     expect(await server.rows()).toHaveLength(1);
     expect(await remove(server, { originId: "d7" })).toMatchObject({ __typename: "DeleteClassroomUserSuccess" });
     expect(await server.rows()).toEqual([]);
+  });
+
+  /** One reconciler sweep now, over rows stale at once (the product's reconciler waits RECONCILER_STALE_AFTER_MS). */
+  async function sweep() {
+    const reconciler = startReconciler({ users: server.app.users, logger: createLogger({ level: "silent" }), intervalMs: 3_600_000, staleAfterMs: 0 });
+    try {
+      return await reconciler.sweep();
+    } finally {
+      await reconciler.stop();
+    }
+  }
+
+  it("both replies lost and nobody repeats the delete: the intent recorded before DeleteUser lets the reconciler finish it", async () => {
+    const user = await registered("d9");
+    server.emulator.injectFault({ action: "DeleteUser", mode: "applyThenDrop", times: 2 });
+    expect(await remove(server, { originId: "d9" })).toMatchObject({ __typename: "LcicUnavailableError" });
+    const [row] = await server.rows();
+    expect(row).toMatchObject({ origin_id: "d9", status: "registered" });
+    expect(row!.deletion_requested_at).not.toBeNull();
+    expect(server.emulator.users()).toEqual([]); // LCIC deleted it: the stored user is one LCIC no longer has
+    await expect.poll(async () => (await sweep()).erased, { timeout: 15_000, interval: 200 }).toBe(1); // a sweep finding LCIC's budget busy postpones
+    expect(await server.rows()).toEqual([]);
+    expect(await tombstones(server)).toEqual([expect.objectContaining({ user_id: user.userId, origin_id: "d9" })]);
+    expect(await find(server, { originId: "d9" })).toMatchObject({ __typename: "ClassroomUserNotFoundError" });
+    expect(await sweep()).toMatchObject({ erased: 0 }); // nothing left to do
+  });
+
+  it("the process dying between DeleteUser and the erasure: the reconciler finishes the erasure", async () => {
+    const user = await registered("d10");
+    // What a delete leaves when its process dies right after LCIC deleted the user: the intent, committed
+    // before DeleteUser was sent, and the row.
+    await server.db.sql`update classroom_users set deletion_requested_at = now() where origin_id = 'd10'`;
+    await server.lcic.client.deleteUser(user.userId);
+    server.emulator.resetCounters();
+    await expect.poll(async () => (await sweep()).erased, { timeout: 15_000, interval: 200 }).toBe(1);
+    expect(await server.rows()).toEqual([]);
+    expect(await tombstones(server)).toEqual([expect.objectContaining({ user_id: user.userId, lcic_request_id: null })]);
+    expect(server.emulator.counters().DeleteUser).toMatchObject({ calls: 1, applied: 0 }); // "not found": the first one worked
+  });
+
+  it("a delete LCIC may have applied (InternalError every time) keeps its intent: finished once LCIC answers again", async () => {
+    const user = await registered("d11");
+    server.emulator.injectFault({ action: "DeleteUser", mode: "error", code: "InternalError", times: Number.POSITIVE_INFINITY });
+    expect(await remove(server, { originId: "d11" })).toMatchObject({ __typename: "LcicUnavailableError" });
+    expect((await server.rows())[0]!.deletion_requested_at).not.toBeNull();
+    // LCIC still failing (or the sweep's background call finding LCIC's budget busy): the row stays as it is.
+    const failing = await sweep();
+    expect(failing).toMatchObject({ erased: 0, kept: 0 });
+    expect(failing.failed + failing.postponed).toBe(1);
+    expect((await server.rows())[0]).toMatchObject({ origin_id: "d11", status: "registered" });
+    expect((await server.rows())[0]!.deletion_requested_at).not.toBeNull();
+    server.emulator.reset();
+    await server.db.sql`update classroom_users set reconcile_not_before = null`;
+    await expect.poll(async () => (await sweep()).erased, { timeout: 15_000, interval: 200 }).toBe(1);
+    expect(await server.rows()).toEqual([]);
+    expect(server.emulator.users().map((u) => u.userId)).not.toContain(user.userId);
+  });
+
+  it.each([
+    ["FailedOperation", "LcicError"],
+    ["RequestLimitExceeded", "LcicRateLimitedError"],
+  ])("a DeleteUser LCIC refused for sure (%s) clears the intent: the reconciler leaves the user alone", async (code, typename) => {
+    await registered("d12");
+    server.emulator.injectFault({ action: "DeleteUser", mode: "error", code, times: Number.POSITIVE_INFINITY });
+    expect(await remove(server, { originId: "d12" })).toMatchObject({ __typename: typename });
+    expect((await server.rows())[0]).toMatchObject({ origin_id: "d12", deletion_requested_at: null });
+    expect(await sweep()).toMatchObject({ erased: 0, kept: 0 });
+    expect(server.emulator.users()).toHaveLength(1);
+  });
+
+  it("a refusal after an earlier delete's lost outcome keeps the intent (that one may have worked); in a group, the user lives on", async () => {
+    const user = await registered("d13");
+    server.emulator.injectFault({ action: "DeleteUser", mode: "error", code: "InternalError", times: 2 });
+    expect(await remove(server, { originId: "d13" })).toMatchObject({ __typename: "LcicUnavailableError" });
+    server.emulator.injectFault({ action: "DeleteUser", mode: "error", code: "FailedOperation", times: 1 });
+    expect(await remove(server, { originId: "d13" })).toMatchObject({ __typename: "LcicError" });
+    expect((await server.rows())[0]!.deletion_requested_at).not.toBeNull();
+    // The reconciler's DeleteUser is refused: the user is in a group, so it exists and was never deleted.
+    server.emulator.setUserInGroup(user.userId, true);
+    await expect.poll(async () => (await sweep()).kept, { timeout: 15_000, interval: 200 }).toBe(1);
+    expect((await server.rows())[0]).toMatchObject({ origin_id: "d13", status: "registered", deletion_requested_at: null });
+    expect(await find(server, { originId: "d13" })).toMatchObject({ __typename: "ClassroomUser", userId: user.userId });
   });
 
   it.each([

@@ -1,0 +1,2 @@
+ALTER TABLE "classroom_users" ADD COLUMN "deletion_requested_at" timestamp with time zone;--> statement-breakpoint
+CREATE INDEX "classroom_users_deletion_requested_idx" ON "classroom_users" USING btree ("deletion_requested_at") WHERE "classroom_users"."deletion_requested_at" is not null;
