@@ -168,6 +168,7 @@ export function createApp(deps: AppDeps): App {
     logger,
     sdkAppId: config.lcic.sdkAppId,
     sdkAppIds: config.lcic.sdkAppIds,
+    finishDeletion: (sdkAppId, originId) => users.finishDeletionOfKey(sdkAppId, originId),
     // New users get their tokens in the background; a failed scan is retried by the periodic one.
     onCreated: () => void tokenWarming?.scan().catch(() => undefined),
   });

@@ -1,4 +1,4 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, isNull, sql } from "drizzle-orm";
 import type { Database } from "../db/client.js";
 import { classroomUsers, type ClassroomUserRow } from "../db/schema.js";
 
@@ -67,20 +67,42 @@ export class BulkRegistrationRepository {
     return updated as unknown as ClassroomUserRow[];
   }
 
-  /** Registered rows among these keys: what a bulk registration answers without calling LCIC. */
+  /**
+   * Registered rows among these keys: what a bulk registration answers without calling LCIC. Not rows
+   * whose delete was requested and never finished: the batch finishes those deletes first, under its locks.
+   */
   async findRegistered(sdkAppId: number, originIds: readonly string[]): Promise<ClassroomUserRow[]> {
     if (originIds.length === 0) return [];
     return this.db
       .select()
       .from(classroomUsers)
-      .where(and(eq(classroomUsers.sdkAppId, sdkAppId), eq(classroomUsers.status, "registered"), sql`${classroomUsers.originId} = any(${sql.param([...originIds])}::text[])`));
+      .where(
+        and(
+          eq(classroomUsers.sdkAppId, sdkAppId),
+          eq(classroomUsers.status, "registered"),
+          isNull(classroomUsers.deletionRequestedAt),
+          sql`${classroomUsers.originId} = any(${sql.param([...originIds])}::text[])`,
+        ),
+      );
   }
 
-  /** What a batch decides on under its locks: each key's row id, status and attempts (no profile, no token). */
-  async findStates(sdkAppId: number, originIds: readonly string[]): Promise<Array<{ id: number; originId: string; status: "pending" | "registered"; attempts: number }>> {
+  /**
+   * What a batch decides on under its locks: each key's row id, status, attempts and whether a delete
+   * of it was requested and never finished (no profile, no token).
+   */
+  async findStates(
+    sdkAppId: number,
+    originIds: readonly string[],
+  ): Promise<Array<{ id: number; originId: string; status: "pending" | "registered"; attempts: number; deletionRequested: boolean }>> {
     if (originIds.length === 0) return [];
     return this.db
-      .select({ id: classroomUsers.id, originId: classroomUsers.originId, status: classroomUsers.status, attempts: classroomUsers.attempts })
+      .select({
+        id: classroomUsers.id,
+        originId: classroomUsers.originId,
+        status: classroomUsers.status,
+        attempts: classroomUsers.attempts,
+        deletionRequested: sql<boolean>`${classroomUsers.deletionRequestedAt} is not null`,
+      })
       .from(classroomUsers)
       .where(and(eq(classroomUsers.sdkAppId, sdkAppId), sql`${classroomUsers.originId} = any(${sql.param([...originIds])}::text[])`));
   }

@@ -5,6 +5,7 @@ import type { ClassroomUserRow, ClassroomUserTombstoneRow } from "./repository.j
 import type { UserSteps } from "./steps.js";
 import { parseDeleteInput } from "./validation.js";
 import { resolveSdkAppId, type UsersContext } from "./context.js";
+import { lcicUserIdByOriginId } from "./adoption.js";
 import { callLcic, toDomainError } from "./lcic-errors.js";
 import { withKeyLock, type RegistrationKey } from "./registration-lock.js";
 
@@ -126,6 +127,48 @@ export async function deleteAndErase(
   if (row) await repository.eraseUser(row.id, tombstone);
   else await repository.recordTombstone(tombstone);
   return requestId;
+}
+
+/**
+ * What finishing a requested deletion did (finishDeletionUnderLock):
+ * - `erased`: LCIC no longer has the user (the earlier DeleteUser worked, or this one did); the row is erased.
+ * - `kept`: LCIC refused the delete because the user is in a group: the user lives on, and the row is
+ *   a live user's again (its intent cleared).
+ * - `skipped`: (the reconciler) another request or replica holds the key's lock, or the row changed.
+ */
+export type DeletionOutcome = "erased" | "kept" | "skipped";
+
+export interface DeletionFinished {
+  outcome: DeletionOutcome;
+  /** The LCIC user deleted or kept, when the row named one or LCIC had one for its originId. */
+  userId?: string;
+  /** DeleteUser's RequestId, when this call deleted it (not when LCIC already had no such user). */
+  requestId?: string;
+}
+
+/**
+ * Under the key's lock, for a row still carrying a deletion intent whose outcome was lost: DeleteUser
+ * again ("not found" means the earlier one worked), then the erasure. Run by the reconciler, and by a
+ * request about to hand out a credential for the key (registration, token): the user was asked to be
+ * deleted, so that is finished first. A pending registration's row without an LCIC user just goes.
+ * Throws the domain error when LCIC cannot be asked or refuses otherwise; the intent then stays.
+ */
+export async function finishDeletionUnderLock(ctx: UsersContext, row: ClassroomUserRow, callOptions: CallOptions = {}): Promise<DeletionFinished> {
+  const key = { sdkAppId: row.sdkAppId, originId: row.originId };
+  const userId = row.userId ?? (await lcicUserIdByOriginId(ctx, key, callOptions));
+  if (userId === undefined) {
+    await ctx.repository.deleteRow(row.id);
+    return { outcome: "erased" };
+  }
+  let requestId: string | undefined;
+  try {
+    requestId = await deleteAndErase(ctx, key, userId, row, callOptions);
+  } catch (error) {
+    if (error instanceof ClassroomUserInGroupError) return { outcome: "kept", userId };
+    throw error;
+  }
+  ctx.logger.info({ sdkAppId: key.sdkAppId, userId }, "finished a deletion whose outcome was lost");
+  return { outcome: "erased", userId, ...(requestId ? { requestId } : {}) };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { adoptLcicUser, lcicUserIdByOriginId } from "./adoption.js";
 import type { UsersContext } from "./context.js";
-import { deleteAndErase } from "./deletion.js";
-import { ClassroomUserInGroupError, ClassroomUserNotFoundError } from "./errors.js";
+import { finishDeletionUnderLock, type DeletionFinished } from "./deletion.js";
+import { ClassroomUserNotFoundError } from "./errors.js";
 import { callLcic } from "./lcic-errors.js";
 import type { ClassroomUserRow } from "./repository.js";
 
@@ -58,50 +58,18 @@ export async function reconcilePendingRegistration(ctx: UsersContext, row: Class
 }
 
 /**
- * What finishing one requested deletion did:
- * - `erased`: LCIC no longer has the user (our DeleteUser worked, or did now); the row is erased.
- * - `kept`: LCIC refused the delete because the user is in a group: the user lives on, and the row
- *   is a live user's again (its intent cleared).
- * - `skipped`: another request or replica holds the key's lock, or the row changed meanwhile.
- */
-export type DeletionOutcome = "erased" | "kept" | "skipped";
-
-export interface DeletionFinished {
-  outcome: DeletionOutcome;
-  /** The LCIC user deleted (`erased`), when the row named one or LCIC had one for its originId. */
-  userId?: string;
-  /** DeleteUser's RequestId, when this call deleted it (not when LCIC already had no such user). */
-  requestId?: string;
-}
-
-/**
  * Finishes a delete whose outcome was lost: a row still carrying its deletion intent once stale (both
- * DeleteUser replies lost, or the process died between DeleteUser and the erasure). Sends DeleteUser
- * again, as a background call ("not found" means the first one worked), then erases the row, under
- * the key's lock taken without waiting. Throws the domain error when LCIC cannot be asked; the intent
- * then stays for a later sweep.
+ * DeleteUser replies lost, or the process died between DeleteUser and the erasure), under the key's
+ * lock taken without waiting (`skipped` when another request or replica holds it, or the row changed
+ * meanwhile). LCIC is asked as a background call. Throws the domain error when LCIC cannot be asked;
+ * the intent then stays for a later sweep.
  */
 export async function finishRequestedDeletion(ctx: UsersContext, row: ClassroomUserRow): Promise<DeletionFinished> {
   const key = { sdkAppId: row.sdkAppId, originId: row.originId };
   const finished = await ctx.lock.withLock(key, { timeoutMs: 0, wait: false }, async (): Promise<DeletionFinished> => {
     const current = await ctx.repository.findByOriginId(key.sdkAppId, key.originId);
     if (!current || current.id !== row.id || current.deletionRequestedAt === null) return { outcome: "skipped" };
-    const background = { priority: "background" } as const;
-    // A pending registration's row: the user LCIC made for it, if any.
-    const userId = current.userId ?? (await lcicUserIdByOriginId(ctx, key, background));
-    if (userId === undefined) {
-      await ctx.repository.deleteRow(current.id);
-      return { outcome: "erased" };
-    }
-    let requestId: string | undefined;
-    try {
-      requestId = await deleteAndErase(ctx, key, userId, current, background);
-    } catch (error) {
-      if (error instanceof ClassroomUserInGroupError) return { outcome: "kept", userId };
-      throw error;
-    }
-    ctx.logger.info({ sdkAppId: key.sdkAppId, userId }, "finished a deletion whose outcome was lost");
-    return { outcome: "erased", userId, ...(requestId ? { requestId } : {}) };
+    return finishDeletionUnderLock(ctx, current, { priority: "background" });
   });
   return finished ?? { outcome: "skipped" };
 }

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { LcicToken } from "../lcic/client.js";
 import { LcicError } from "../lcic/errors.js";
 import { adoptLcicUser, lcicUserIdByOriginIdOrUndefined } from "./adoption.js";
+import { finishDeletionUnderLock } from "./deletion.js";
 import { resolveSdkAppId, type UsersContext } from "./context.js";
 import { ClassroomUserNotFoundError, OriginIdExistsError } from "./errors.js";
 import { callLcic, toDomainError } from "./lcic-errors.js";
@@ -85,7 +86,8 @@ export class Registration {
     // Fast path without any lock: the user is already registered. The read writes nothing, so it
     // runs alongside the caller's gate; nothing below it happens unless the gate admitted the call.
     const [, stored] = await Promise.all([admitted, repository.findByOriginId(sdkAppId, originId)]);
-    if (stored?.status === "registered") return this.returnStored(stored, onExisting, profile);
+    // (A row whose delete was requested is handled under the lock: the delete is finished first.)
+    if (stored?.status === "registered" && stored.deletionRequestedAt === null) return this.returnStored(stored, onExisting, profile);
 
     const intent = { ...key, ...profile, originIdGenerated };
     // The caller is answered once the user is stored; the key's lock is released right after, without
@@ -104,13 +106,19 @@ export class Registration {
           throw error;
         });
         if (first) return first;
-        // Otherwise the key's row is registered, or pending with attempts that may have reached LCIC.
+        // Otherwise the key's row is registered, or pending with attempts that may have reached LCIC,
+        // or carries the intent of a delete whose outcome was lost.
         let row = await repository.findByOriginId(sdkAppId, originId);
+        let erased = false;
+        if (row?.deletionRequestedAt != null) {
+          row = await this.finishDeletion(row);
+          erased = row === undefined;
+        }
         if (!row) {
           // Cleared meanwhile: by a concurrent FAIL-mode request that found the originId taken in LCIC
-          // (FAIL says so too; RETURN_EXISTING goes on to adopt that user), or by the reconciler.
-          // Holding the key's lock, it is safe to record the intent again.
-          if (onExisting === "FAIL") {
+          // (FAIL says so too; RETURN_EXISTING goes on to adopt that user), or by the reconciler; or
+          // erased just now by the unfinished delete. Holding the key's lock, it is safe to record the intent again.
+          if (onExisting === "FAIL" && !erased) {
             const existing = await lcicUserIdByOriginIdOrUndefined(this.ctx, key);
             if (existing) throw new OriginIdExistsError(originId, existing);
           }
@@ -123,14 +131,26 @@ export class Registration {
     );
   }
 
+  /**
+   * Under the key's lock, a row carrying the intent of a delete whose outcome was lost: the delete is
+   * finished first (the user was asked to be deleted), so no credential is handed out for a user LCIC
+   * may no longer have. Undefined once erased (the originId is free: a new registration follows); the
+   * row as it is now when LCIC refused (the user is in a group, and lives on).
+   */
+  private async finishDeletion(row: ClassroomUserRow): Promise<ClassroomUserRow | undefined> {
+    const finished = await finishDeletionUnderLock(this.ctx, row);
+    return finished.outcome === "erased" ? undefined : this.ctx.repository.findByOriginId(row.sdkAppId, row.originId);
+  }
+
   /** A stored user read without the key's lock: FAIL refuses, RETURN_EXISTING hands out a token valid for at least another hour. */
   private async returnStored(row: ClassroomUserRow, onExisting: OnExisting, profile: ProposedProfile): Promise<RegisterResult> {
     if (onExisting === "FAIL") throw new OriginIdExistsError(row.originId, row.userId ?? undefined);
     const fresh = this.storedTokenIfFresh(row);
     if (fresh) return fresh;
     return withKeyLock(this.ctx.lock, { sdkAppId: row.sdkAppId, originId: row.originId }, this.ctx.lockTimeoutMs, async () => {
-      // Re-read under the lock: a concurrent request may have refreshed it already.
-      const current = await this.ctx.repository.findByOriginId(row.sdkAppId, row.originId);
+      // Re-read under the lock: a concurrent request may have refreshed it already (or deleted it).
+      const read = await this.ctx.repository.findByOriginId(row.sdkAppId, row.originId);
+      const current = read?.deletionRequestedAt != null ? await this.finishDeletion(read) : read;
       if (current?.status !== "registered") {
         // Deleted since the unlocked read (deleteClassroomUser): the originId is free, so this is a
         // new registration, made from a pending row under this lock like any other.

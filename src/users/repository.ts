@@ -229,7 +229,8 @@ export class UsersRepository {
       .onConflictDoUpdate({
         target: [classroomUsers.sdkAppId, classroomUsers.originId],
         set: { attempts: sql`${classroomUsers.attempts} + 1`, name: sql`excluded.name`, avatar: sql`excluded.avatar`, updatedAt: sql`excluded.updated_at` },
-        setWhere: sql`${classroomUsers.status} = 'pending' and ${classroomUsers.attempts} = 0`,
+        // Not a row whose delete was requested: the registration finishes that delete first.
+      setWhere: sql`${classroomUsers.status} = 'pending' and ${classroomUsers.attempts} = 0 and ${classroomUsers.deletionRequestedAt} is null`,
       })
       .returning()
       .prepare("classroom_users_first_attempt");

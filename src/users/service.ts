@@ -1,16 +1,9 @@
 import { usersContext, type UsersContext, type UsersDeps } from "./context.js";
 import { Lookup, type ClassroomUserReference, type LookupCaller, type LookupOptions } from "./lookup.js";
-import {
-  deferReconciliation,
-  finishRequestedDeletion,
-  reconcilePendingRegistration,
-  type DeletionFinished,
-  type ReconcileBackoff,
-  type ReconcileOutcome,
-} from "./reconciliation.js";
+import { deferReconciliation, finishRequestedDeletion, reconcilePendingRegistration, type ReconcileBackoff, type ReconcileOutcome } from "./reconciliation.js";
 import { Registration, type RegisterOptions, type RegisterResult } from "./registration.js";
 import type { ClassroomUserRow } from "./repository.js";
-import { deleteClassroomUser, type DeleteResult } from "./deletion.js";
+import { deleteClassroomUser, finishDeletionUnderLock, type DeleteResult, type DeletionFinished } from "./deletion.js";
 import { listClassroomUsers, type ClassroomUserPage } from "./listing.js";
 import { updateClassroomUser, type UpdateResult } from "./profile.js";
 import type { UserSteps } from "./steps.js";
@@ -63,6 +56,12 @@ export class UsersService {
 
   reconcilePending(row: ClassroomUserRow): Promise<ReconcileOutcome> {
     return reconcilePendingRegistration(this.context, row);
+  }
+
+  /** For a caller holding the key's lock (a batch): finishes the key's delete whose outcome was lost, if it has one. */
+  async finishDeletionOfKey(sdkAppId: number, originId: string): Promise<void> {
+    const row = await this.context.repository.findByOriginId(sdkAppId, originId);
+    if (row?.deletionRequestedAt != null) await finishDeletionUnderLock(this.context, row);
   }
 
   /** Finishes a delete whose outcome was lost (see reconciliation.ts finishRequestedDeletion). */

@@ -3,7 +3,7 @@ import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { startReconciler } from "../../src/jobs/reconciler.js";
 import { createLogger } from "../../src/logger.js";
 import { APP, find, register, startTestServer } from "../support/server.js";
-import { lcicCalls, remove, tombstones } from "./support.js";
+import { issueToken, lcicCalls, remove, tombstones } from "./support.js";
 
 const REQUEST_ID = /^[0-9a-f-]{36}$/;
 const server = await startTestServer({ configEnv: { LCIC_CIRCUIT_FAILURES: "0" }, emulatorOptions: { timeoutMs: 1000, rateLimits: { RegisterUser: 0, DeleteUser: 0, LoginOriginId: 0 } } });
@@ -200,6 +200,71 @@ describe("deleteClassroomUser", () => {
     await expect.poll(async () => (await sweep()).kept, { timeout: 15_000, interval: 200 }).toBe(1);
     expect((await server.rows())[0]).toMatchObject({ origin_id: "d13", status: "registered", deletion_requested_at: null });
     expect(await find(server, { originId: "d13" })).toMatchObject({ __typename: "ClassroomUser", userId: user.userId });
+  });
+
+  /** A registered user whose delete got LcicUnavailableError, both DeleteUser replies lost (LCIC deleted it). */
+  async function deleteLost(originId: string) {
+    const user = await registered(originId);
+    server.emulator.injectFault({ action: "DeleteUser", mode: "applyThenDrop", times: 2 });
+    expect(await remove(server, { originId })).toMatchObject({ __typename: "LcicUnavailableError" });
+    expect(server.emulator.users()).toEqual([]);
+    server.emulator.resetCounters();
+    return user;
+  }
+
+  it("registering an originId whose delete's outcome was lost finishes the delete first, then registers anew (no token for a user LCIC no longer has)", async () => {
+    const old = await deleteLost("d14");
+    const again = await register(server, { originId: "d14", name: "Ada" });
+    expect(again).toMatchObject({ __typename: "RegisterClassroomUserSuccess", created: true });
+    expect(again.user.userId).not.toBe(old.userId);
+    expect(server.emulator.users().map((u) => u.userId)).toEqual([again.user.userId]);
+    expect(await tombstones(server)).toEqual([expect.objectContaining({ user_id: old.userId })]);
+    const rows = await server.rows();
+    expect(rows).toEqual([expect.objectContaining({ origin_id: "d14", user_id: again.user.userId, status: "registered", deletion_requested_at: null })]);
+  });
+
+  it("issueClassroomUserToken for a user whose delete's outcome was lost: the delete is finished, the user is not found", async () => {
+    const old = await deleteLost("d15");
+    expect(await issueToken(server, { originId: "d15" })).toMatchObject({ __typename: "ClassroomUserNotFoundError" });
+    expect(await issueToken(server, { userId: old.userId })).toMatchObject({ __typename: "ClassroomUserNotFoundError" });
+    expect(await server.rows()).toEqual([]);
+    expect(lcicCalls(server)).toMatchObject({ DeleteUser: 1 }); // "not found": the lost one had worked
+  });
+
+  it("a bulk registration naming an originId whose delete's outcome was lost finishes that delete, then registers it anew", async () => {
+    const old = await deleteLost("d17");
+    const kept = await registered("d18");
+    const res = await server.gql(
+      /* GraphQL */ `
+        mutation Bulk($input: RegisterClassroomUsersInput!) {
+          registerClassroomUsers(input: $input) {
+            __typename
+            ... on RegisterClassroomUsersSuccess { createdCount existingCount users { originId created user { userId } } }
+            ... on Error { code message }
+          }
+        }
+      `,
+      { input: { users: [{ originId: "d17", name: "Ada" }, { originId: "d18" }] } },
+    );
+    const bulk = res.data!.registerClassroomUsers as Record<string, any>;
+    expect(bulk).toMatchObject({ __typename: "RegisterClassroomUsersSuccess", createdCount: 1, existingCount: 1 });
+    const [d17, d18] = bulk.users as Array<{ originId: string; created: boolean; user: { userId: string } }>;
+    expect(d17).toMatchObject({ originId: "d17", created: true });
+    expect(d17!.user.userId).not.toBe(old.userId);
+    expect(d18).toMatchObject({ originId: "d18", created: false, user: { userId: kept.userId } });
+    expect(server.emulator.users().map((u) => u.userId).sort()).toEqual([d17!.user.userId, kept.userId].sort());
+    expect(await tombstones(server)).toEqual([expect.objectContaining({ user_id: old.userId })]);
+    expect((await server.rows()).map((r) => r.deletion_requested_at)).toEqual([null, null]);
+  });
+
+  it("a registration finding an unfinished delete that LCIC now refuses (in a group): the user lives on and is returned", async () => {
+    const user = await registered("d16");
+    server.emulator.injectFault({ action: "DeleteUser", mode: "error", code: "InternalError", times: 2 });
+    expect(await remove(server, { originId: "d16" })).toMatchObject({ __typename: "LcicUnavailableError" });
+    server.emulator.setUserInGroup(user.userId, true);
+    const again = await register(server, { originId: "d16" });
+    expect(again).toMatchObject({ __typename: "RegisterClassroomUserSuccess", created: false, user: { userId: user.userId } });
+    expect((await server.rows())[0]).toMatchObject({ status: "registered", deletion_requested_at: null });
   });
 
   it.each([
