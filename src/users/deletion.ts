@@ -172,6 +172,20 @@ export async function finishDeletionUnderLock(ctx: UsersContext, row: ClassroomU
 }
 
 /**
+ * Under the key's lock, the key's row as a request about to hand out a credential or answer an
+ * existing user may use it (registration, bulk registration, token): a row still carrying the intent
+ * of a delete whose outcome was lost has that delete finished first (finishDeletionUnderLock), so
+ * nothing is handed out for a user LCIC may no longer have. Undefined once erased (the originId is
+ * free); re-read when LCIC refused (the user is in a group, lives on, its intent cleared); any other
+ * row as it is.
+ */
+export async function rowAfterUnfinishedDelete(ctx: UsersContext, row: ClassroomUserRow | undefined): Promise<ClassroomUserRow | undefined> {
+  if (row?.deletionRequestedAt == null) return row;
+  const finished = await finishDeletionUnderLock(ctx, row);
+  return finished.outcome === "erased" ? undefined : ctx.repository.findByOriginId(row.sdkAppId, row.originId);
+}
+
+/**
  * DeleteUser, sent a second time when the first reply was lost: the resilient client does not resend
  * it (a second answer of "not found" would hide the first outcome from a caller that cannot tell),
  * but here "not found" the second time means exactly that the first call worked.

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { LcicToken } from "../lcic/client.js";
 import { LcicError } from "../lcic/errors.js";
 import { adoptLcicUser, lcicUserIdByOriginIdOrUndefined } from "./adoption.js";
-import { finishDeletionUnderLock } from "./deletion.js";
+import { rowAfterUnfinishedDelete } from "./deletion.js";
 import { resolveSdkAppId, type UsersContext } from "./context.js";
 import { ClassroomUserNotFoundError, OriginIdExistsError } from "./errors.js";
 import { callLcic, toDomainError } from "./lcic-errors.js";
@@ -108,12 +108,9 @@ export class Registration {
         if (first) return first;
         // Otherwise the key's row is registered, or pending with attempts that may have reached LCIC,
         // or carries the intent of a delete whose outcome was lost.
-        let row = await repository.findByOriginId(sdkAppId, originId);
-        let erased = false;
-        if (row?.deletionRequestedAt != null) {
-          row = await this.finishDeletion(row);
-          erased = row === undefined;
-        }
+        const read = await repository.findByOriginId(sdkAppId, originId);
+        let row = await rowAfterUnfinishedDelete(this.ctx, read);
+        const erased = read !== undefined && row === undefined;
         if (!row) {
           // Cleared meanwhile: by a concurrent FAIL-mode request that found the originId taken in LCIC
           // (FAIL says so too; RETURN_EXISTING goes on to adopt that user), or by the reconciler; or
@@ -131,17 +128,6 @@ export class Registration {
     );
   }
 
-  /**
-   * Under the key's lock, a row carrying the intent of a delete whose outcome was lost: the delete is
-   * finished first (the user was asked to be deleted), so no credential is handed out for a user LCIC
-   * may no longer have. Undefined once erased (the originId is free: a new registration follows); the
-   * row as it is now when LCIC refused (the user is in a group, and lives on).
-   */
-  private async finishDeletion(row: ClassroomUserRow): Promise<ClassroomUserRow | undefined> {
-    const finished = await finishDeletionUnderLock(this.ctx, row);
-    return finished.outcome === "erased" ? undefined : this.ctx.repository.findByOriginId(row.sdkAppId, row.originId);
-  }
-
   /** A stored user read without the key's lock: FAIL refuses, RETURN_EXISTING hands out a token valid for at least another hour. */
   private async returnStored(row: ClassroomUserRow, onExisting: OnExisting, profile: ProposedProfile): Promise<RegisterResult> {
     if (onExisting === "FAIL") throw new OriginIdExistsError(row.originId, row.userId ?? undefined);
@@ -149,8 +135,7 @@ export class Registration {
     if (fresh) return fresh;
     return withKeyLock(this.ctx.lock, { sdkAppId: row.sdkAppId, originId: row.originId }, this.ctx.lockTimeoutMs, async () => {
       // Re-read under the lock: a concurrent request may have refreshed it already (or deleted it).
-      const read = await this.ctx.repository.findByOriginId(row.sdkAppId, row.originId);
-      const current = read?.deletionRequestedAt != null ? await this.finishDeletion(read) : read;
+      const current = await rowAfterUnfinishedDelete(this.ctx, await this.ctx.repository.findByOriginId(row.sdkAppId, row.originId));
       if (current?.status !== "registered") {
         // Deleted since the unlocked read (deleteClassroomUser): the originId is free, so this is a
         // new registration, made from a pending row under this lock like any other.

@@ -1,5 +1,5 @@
 import DataLoader from "dataloader";
-import { and, asc, desc, eq, getTableColumns, is, Param, Placeholder, gt, gte, ilike, inArray, isNull, like, lt, lte, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, is, Param, Placeholder, gt, gte, ilike, inArray, isNotNull, isNull, like, lt, lte, or, sql, type SQL } from "drizzle-orm";
 import type postgres from "postgres";
 import type { Database } from "../db/client.js";
 import { classroomUserTombstones, classroomUsers, lookupMisses, type ClassroomUserRow, type ClassroomUserTombstoneRow } from "../db/schema.js";
@@ -97,6 +97,11 @@ export interface OriginKey {
 export function originKey(key: OriginKey): string {
   return `${key.sdkAppId}\u0000${key.originId}`;
 }
+
+/** The reconciler's listings (pending registrations, unfinished deletes): rows not deferred past `now` (deferReconciliation). */
+const reconcilerMayTakeAt = (now: Date) => or(isNull(classroomUsers.reconcileNotBefore), lte(classroomUsers.reconcileNotBefore, now));
+/** ... and their order: rows never deferred first, then those deferred longest ago. */
+const NEVER_DEFERRED_FIRST = sql`${classroomUsers.reconcileNotBefore} asc nulls first`;
 
 /**
  * Single-row reads by a unique key, batched across requests: every read started while the event loop
@@ -230,7 +235,7 @@ export class UsersRepository {
         target: [classroomUsers.sdkAppId, classroomUsers.originId],
         set: { attempts: sql`${classroomUsers.attempts} + 1`, name: sql`excluded.name`, avatar: sql`excluded.avatar`, updatedAt: sql`excluded.updated_at` },
         // Not a row whose delete was requested: the registration finishes that delete first.
-      setWhere: sql`${classroomUsers.status} = 'pending' and ${classroomUsers.attempts} = 0 and ${classroomUsers.deletionRequestedAt} is null`,
+        setWhere: sql`${classroomUsers.status} = 'pending' and ${classroomUsers.attempts} = 0 and ${classroomUsers.deletionRequestedAt} is null`,
       })
       .returning()
       .prepare("classroom_users_first_attempt");
@@ -458,10 +463,10 @@ export class UsersRepository {
           // A pending row whose delete was requested is finished as a deletion (listDeletionsDue).
           isNull(classroomUsers.deletionRequestedAt),
           lt(classroomUsers.updatedAt, staleBefore),
-          or(isNull(classroomUsers.reconcileNotBefore), lte(classroomUsers.reconcileNotBefore, now)),
+          reconcilerMayTakeAt(now),
         ),
       )
-      .orderBy(sql`${classroomUsers.reconcileNotBefore} asc nulls first`, asc(classroomUsers.updatedAt), asc(classroomUsers.id))
+      .orderBy(NEVER_DEFERRED_FIRST, asc(classroomUsers.updatedAt), asc(classroomUsers.id))
       .limit(limit);
   }
 
@@ -471,7 +476,7 @@ export class UsersRepository {
     await this.db
       .update(classroomUsers)
       .set({ reconcileFailures: sql`${classroomUsers.reconcileFailures} + 1`, reconcileNotBefore: notBefore })
-      .where(and(eq(classroomUsers.id, id), or(eq(classroomUsers.status, "pending"), sql`${classroomUsers.deletionRequestedAt} is not null`)));
+      .where(and(eq(classroomUsers.id, id), or(eq(classroomUsers.status, "pending"), isNotNull(classroomUsers.deletionRequestedAt))));
   }
 
   /** Whether LCIC's "no such user" for this lookup key is remembered and not expired at `now`. */
@@ -557,10 +562,10 @@ export class UsersRepository {
       .where(
         and(
           lt(classroomUsers.deletionRequestedAt, staleBefore),
-          or(isNull(classroomUsers.reconcileNotBefore), lte(classroomUsers.reconcileNotBefore, now)),
+          reconcilerMayTakeAt(now),
         ),
       )
-      .orderBy(sql`${classroomUsers.reconcileNotBefore} asc nulls first`, asc(classroomUsers.deletionRequestedAt), asc(classroomUsers.id))
+      .orderBy(NEVER_DEFERRED_FIRST, asc(classroomUsers.deletionRequestedAt), asc(classroomUsers.id))
       .limit(limit);
   }
 

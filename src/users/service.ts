@@ -3,7 +3,7 @@ import { Lookup, type ClassroomUserReference, type LookupCaller, type LookupOpti
 import { deferReconciliation, finishRequestedDeletion, reconcilePendingRegistration, type ReconcileBackoff, type ReconcileOutcome } from "./reconciliation.js";
 import { Registration, type RegisterOptions, type RegisterResult } from "./registration.js";
 import type { ClassroomUserRow } from "./repository.js";
-import { deleteClassroomUser, finishDeletionUnderLock, type DeleteResult, type DeletionFinished } from "./deletion.js";
+import { deleteClassroomUser, rowAfterUnfinishedDelete, type DeleteResult, type DeletionFinished } from "./deletion.js";
 import { listClassroomUsers, type ClassroomUserPage } from "./listing.js";
 import { updateClassroomUser, type UpdateResult } from "./profile.js";
 import type { UserSteps } from "./steps.js";
@@ -60,8 +60,7 @@ export class UsersService {
 
   /** For a caller holding the key's lock (a batch): finishes the key's delete whose outcome was lost, if it has one. */
   async finishDeletionOfKey(sdkAppId: number, originId: string): Promise<void> {
-    const row = await this.context.repository.findByOriginId(sdkAppId, originId);
-    if (row?.deletionRequestedAt != null) await finishDeletionUnderLock(this.context, row);
+    await rowAfterUnfinishedDelete(this.context, await this.context.repository.findByOriginId(sdkAppId, originId));
   }
 
   /** Finishes a delete whose outcome was lost (see reconciliation.ts finishRequestedDeletion). */

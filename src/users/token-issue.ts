@@ -4,7 +4,7 @@ import type { UserSteps } from "./steps.js";
 import { parseTokenInput } from "./validation.js";
 import { resolveSdkAppId } from "./context.js";
 import { callLcic } from "./lcic-errors.js";
-import { finishDeletionUnderLock } from "./deletion.js";
+import { rowAfterUnfinishedDelete } from "./deletion.js";
 import { withKeyLock } from "./registration-lock.js";
 import { sealToken, readStoredToken } from "./tokens.js";
 
@@ -49,13 +49,9 @@ export async function issueClassroomUserToken(steps: UserSteps, rawInput: unknow
   const userId = row.userId!;
   const key = { sdkAppId: row.sdkAppId, originId: row.originId };
   return withKeyLock(steps.ctx.lock, key, steps.ctx.lockTimeoutMs, async () => {
-    let current = await repository.findByOriginId(key.sdkAppId, key.originId);
-    if (current?.deletionRequestedAt != null) {
-      // A delete of this user whose outcome was lost: finished first (no token for a user LCIC may no
-      // longer have). LCIC refusing it (the user is in a group) leaves the user, and the token is served.
-      const finished = await finishDeletionUnderLock(steps.ctx, current);
-      current = finished.outcome === "erased" ? undefined : await repository.findByOriginId(key.sdkAppId, key.originId);
-    }
+    // A delete of this user whose outcome was lost is finished first (no token for a user LCIC may no
+    // longer have); LCIC refusing it (the user is in a group) leaves the user, and the token is served.
+    const current = await rowAfterUnfinishedDelete(steps.ctx, await repository.findByOriginId(key.sdkAppId, key.originId));
     // Deleted (or re-registered as someone else) while we waited.
     if (!current || current.status !== "registered" || current.userId !== userId) throw new ClassroomUserNotFoundError({ ...lookup, sdkAppId: key.sdkAppId });
     // Another request refreshed it while we waited for the lock.
