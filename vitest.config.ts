@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 
 /** Tests that start several server processes and measure timing: they run alone, after the rest. */
@@ -17,6 +18,9 @@ export default defineConfig({
   test: {
     // One PostgreSQL per run; every test file gets its own database cloned from a migrated template.
     globalSetup: ["test/support/global-setup.ts"],
+    // Vitest's default is one worker fewer than the CPUs: on 2 cores, one file at a time. Most of a
+    // file's time is waiting (servers, timers, LCIC pacing), so twice the CPUs run side by side.
+    maxWorkers: Math.max(2, availableParallelism() * 2),
     testTimeout: 30_000,
     hookTimeout: 60_000,
     projects: [

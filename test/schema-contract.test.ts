@@ -14,6 +14,7 @@ describe("schema contract", () => {
 
   it("_service { sdl } serves the same SDL, with the @link import and both keys", async () => {
     const result = await graphql({ schema: buildSchema(), source: "{ _service { sdl } }" });
+    expect(result.errors).toBeUndefined();
     const sdl = (result.data as { _service: { sdl: string } })._service.sdl;
     expect(`${sdl}\n`).toBe(committed);
     expect(sdl).toContain('@link(url: "https://specs.apollo.dev/federation/v2.6", import: ["@key", "@shareable", "@tag", "@authenticated"])');
