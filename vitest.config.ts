@@ -18,9 +18,10 @@ export default defineConfig({
   test: {
     // One PostgreSQL per run; every test file gets its own database cloned from a migrated template.
     globalSetup: ["test/support/global-setup.ts"],
-    // Vitest's default is one worker fewer than the CPUs: on 2 cores, one file at a time. Most of a
-    // file's time is waiting (servers, timers, LCIC pacing), so twice the CPUs run side by side.
-    maxWorkers: Math.max(2, availableParallelism() * 2),
+    // Vitest's default is one worker fewer than the CPUs: on 2 cores, one file at a time. Much of a
+    // file's time is waiting (servers, timers, LCIC pacing), so one more than the CPUs run side by side;
+    // at most 8 (each file holds up to ~20 PostgreSQL connections at a time; the test cluster allows 300).
+    maxWorkers: Math.min(8, availableParallelism() + 1),
     testTimeout: 30_000,
     hookTimeout: 60_000,
     projects: [

@@ -6,10 +6,11 @@ import { mkdtemp, rm, stat } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, expect, it } from "vitest";
+import { afterAll, expect, it, onTestFinished } from "vitest";
 import { freePort } from "../../src/db/embedded.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
+const READY_WITHIN_MS = 40_000;
 // mkdtemp makes a 0700 directory, like `mktemp -d` or /root: as root, the service itself must let the
 // `postgres` system user through to its data.
 const tmpRoot = await mkdtemp(path.join(tmpdir(), "classroom-users-zero-config-"));
@@ -48,7 +49,18 @@ async function start(port: number): Promise<Started> {
   const { child, output, exited } = spawnMain(port);
   const out = () => output();
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "ready" log line within 15 s:\n${out()}`)), 15_000);
+    // A `tsx` start beside other test files on 2 cores can take well over 15 s.
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      // Stopped before the next test starts on the same DATA_DIR (a stray instance would hold it).
+      child.kill("SIGTERM");
+      const killer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      void exited.then(() => {
+        clearTimeout(killer);
+        reject(new Error(`no "ready" log line within ${READY_WITHIN_MS / 1000} s:\n${out()}`));
+      });
+    }, READY_WITHIN_MS);
     const check = () => {
       if (/classroom-users ready/.test(out())) {
         clearTimeout(timer);
@@ -58,7 +70,7 @@ async function start(port: number): Promise<Started> {
     child.stdout!.on("data", check);
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`exited with ${code} before ready:\n${out()}`));
+      if (!timedOut) reject(new Error(`exited with ${code} before ready:\n${out()}`));
     });
   });
   return { child, url: `http://127.0.0.1:${port}`, output, exited };
@@ -78,9 +90,13 @@ const REGISTER = `mutation($input: RegisterClassroomUserInput!) { registerClassr
   __typename ... on RegisterClassroomUserSuccess { created token user { userId originId name } } ... on Error { code message } } }`;
 const FIND = `query($originId: String) { classroomUser(originId: $originId) { __typename ... on ClassroomUser { userId originId name } ... on Error { code message } } }`;
 
-it("starts with no configuration, serves, stops cleanly on SIGTERM and keeps its data across restarts", { timeout: 45_000 }, async () => {
+it("starts with no configuration, serves, stops cleanly on SIGTERM and keeps its data across restarts", { timeout: 150_000 }, async () => {
   const port = await freePort();
   const first = await start(port);
+  // Stopped even when an expectation below fails: a stray instance would hold DATA_DIR for the next tests.
+  onTestFinished(() => {
+    if (first.child.exitCode === null && first.child.signalCode === null) first.child.kill("SIGTERM");
+  });
   expect(first.output()).toMatch(/No DATABASE_URL set: started an embedded PostgreSQL/);
   expect(first.output()).toMatch(/using the built-in LCIC emulator/);
   if (process.getuid?.() === 0) {
@@ -112,7 +128,7 @@ it("starts with no configuration, serves, stops cleanly on SIGTERM and keeps its
   }
 });
 
-it("a busy port: exits 1 naming the address, and the data directory stays usable", { timeout: 30_000 }, async () => {
+it("a busy port: exits 1 naming the address, and the data directory stays usable", { timeout: 90_000 }, async () => {
   const blocker = net.createServer();
   const port = await freePort();
   await new Promise<void>((resolve) => blocker.listen(port, "127.0.0.1", resolve));
@@ -132,7 +148,7 @@ it("a busy port: exits 1 naming the address, and the data directory stays usable
   }
 });
 
-it("a second instance on the same DATA_DIR exits 1 and says why", { timeout: 30_000 }, async () => {
+it("a second instance on the same DATA_DIR exits 1 and says why", { timeout: 90_000 }, async () => {
   const first = await start(await freePort());
   try {
     const second = spawnMain(await freePort());
