@@ -66,7 +66,7 @@ export interface BulkRegistrationDeps {
    * Finishes the delete of a key whose delete was requested and never finished (users/deletion.ts),
    * the caller holding the key's lock (a batch holds them all): a batch registers such a key anew.
    */
-  finishDeletion?: (sdkAppId: number, originId: string) => Promise<void>;
+  finishDeletion: (sdkAppId: number, originId: string) => Promise<void>;
   /** Called after users were created, so their tokens can be fetched in the background. */
   onCreated?: (users: readonly ClassroomUserRow[]) => void;
   sleep?: (ms: number) => Promise<void>;
@@ -221,7 +221,7 @@ export class BulkRegistration {
     const originIds = items.map((i) => i.originId);
     let rows = new Map((await repository.findStates(sdkAppId, originIds)).map((r) => [r.originId, r]));
     const unfinishedDeletes = [...rows.values()].filter((r) => r.deletionRequested);
-    if (unfinishedDeletes.length > 0 && this.deps.finishDeletion) {
+    if (unfinishedDeletes.length > 0) {
       // Deletes whose outcome was lost: finished first (rare; one DeleteUser each), so the batch
       // registers those keys anew instead of answering or completing a user LCIC may no longer have.
       for (const row of unfinishedDeletes) await this.deps.finishDeletion(sdkAppId, row.originId);
