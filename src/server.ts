@@ -16,7 +16,7 @@ import { graphqlMetrics, graphqlSpans } from "./observability/graphql.js";
 import type { ProductMetrics } from "./observability/metrics.js";
 import { currentRequestContext, requestIdFrom, runWithRequestContext, type RequestContext } from "./observability/request-context.js";
 import type { Tracing } from "./observability/tracing.js";
-import { buildSchema, buildSeparateSchema, type GraphQLContext } from "./schema/index.js";
+import { buildSeparateSchema, type GraphQLContext } from "./schema/index.js";
 import { releaseAuthScopeCache } from "./schema/request-cache.js";
 import { disableIntrospection, requestLimits } from "./security/request-limits.js";
 import { operationIdOf } from "./security/trusted-documents.js";
@@ -289,7 +289,7 @@ export function createServer(deps: ServerDeps): AppServer {
       error: (...args) => logger.error({ err: args.find((a) => a instanceof Error), args: args.filter((a) => !(a instanceof Error)).map(String) }, "yoga error"),
     },
   });
-  const yoga = yogaWith(plugins, buildSchema());
+  const yoga = yogaWith(plugins, buildSeparateSchema());
 
   // Trusted documents are sent as extensions/documentId, which the lane hands to yoga anyway.
   let fastLane: FastLane | undefined;

@@ -1,7 +1,9 @@
 // What an operations team sees: /metrics on its own listener, spans continuing the caller's trace,
 // Apollo's ftv1 inline traces, and the request id on every log line.
 import { randomBytes } from "node:crypto";
+import { graphql } from "graphql";
 import { afterAll, describe, expect, it } from "vitest";
+import { buildSchema } from "../../src/schema/index.js";
 import { startMetricsServer, type MetricsListener } from "../../src/observability/metrics.js";
 import { APP, FIND, REGISTER, register, startTestServer } from "../support/server.js";
 import { startOtlpReceiver } from "./otlp-receiver.js";
@@ -194,6 +196,14 @@ describe("Apollo federated tracing", () => {
     expect(Buffer.from(asked.extensions!.ftv1!, "base64").length).toBeGreaterThan(10);
     const plain = (await (await server.post(query)).json()) as { extensions?: { ftv1?: string } };
     expect(plain.extensions?.ftv1).toBeUndefined();
+  });
+
+  it("wraps the resolvers of its server's own schema, not the process's shared one", async () => {
+    // The plugin wraps every resolver of the schema it is given, in place (reading context.request):
+    // on the shared buildSchema() each server in a process stacked another wrapper, and a plain
+    // graphql() call without a yoga context threw "Cannot read properties of undefined (reading 'request')".
+    const result = await graphql({ schema: buildSchema(), source: "{ _service { sdl } }" });
+    expect(result.errors).toBeUndefined();
   });
 });
 
