@@ -17,6 +17,8 @@ import { startTestLcic, type TestLcic } from "../support/lcic.js";
 const A = 1400000001;
 const B = 1400000002;
 
+const awkward = ['a,b', '{c}', 'd"e', "f\\g", "h'i", "j k", "NULL", "ü-名前-🎒", "[1,2]", '{"s":1,"o":"x"}'];
+
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let lcic: TestLcic;
 const apps: App[] = [];
@@ -44,6 +46,8 @@ beforeAll(async () => {
     ...Array.from({ length: 20 }, (_, i) => ({ sdkAppId: A, originId: `pupil-${i}`, userId: `a-user-${i}`, name: `A ${i}`, status: "registered" as const })),
     { sdkAppId: B, originId: "pupil-0", userId: "b-user-0", name: "B 0", status: "registered" },
     { sdkAppId: A, originId: "in-flight", status: "pending" },
+    // Keys that an array literal could mangle: the batch sends every key inside a text[] parameter.
+    ...awkward.map((originId, i) => ({ sdkAppId: A, originId, userId: `awkward-${i}`, name: `Awkward ${i}`, status: "registered" as const })),
   ]);
 });
 
@@ -81,6 +85,18 @@ describe("lookup batching", () => {
     const reads = userReads(since);
     expect(reads).toHaveLength(1);
     expect(reads[0]).toContain("unnest");
+  });
+
+  it("keys with commas, quotes, braces, backslashes, spaces or non-ASCII are each read as given", async () => {
+    const app = start({});
+    const since = queries.length;
+    const answers = await Promise.all([
+      ...awkward.map((originId) => outcome(app.users.find({ originId }, caller))),
+      outcome(app.users.find({ originId: "a" }, caller)), // a prefix of "a,b": not found
+      outcome(app.users.find({ originId: "j" }, caller)), // a word of "j k": not found
+    ]);
+    expect(answers).toEqual([...awkward.map((originId, i) => `${A}/${originId} → awkward-${i}`), "not found", "not found"]);
+    expect(userReads(since)).toHaveLength(1);
   });
 
   it("lookups by userId are batched the same way, the application still checked per lookup", async () => {
