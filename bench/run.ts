@@ -5,6 +5,7 @@
  */
 import { spawnSync } from "node:child_process";
 import os from "node:os";
+import { NODE } from "./support/processes.js";
 
 const BENCHMARKS = ["bench/lookup.ts", "bench/registration.ts", "bench/pacer.ts", "bench/roster.ts"];
 
@@ -13,9 +14,8 @@ if (spawnSync("npm", ["run", "build", "--silent"], { stdio: "inherit" }).status 
 const env = { ...process.env, BENCH_BUILT: "1" };
 
 // Figures depend on the Node that runs the servers under test (BENCH_NODE, else this one): say which.
-const serversNode = process.env.BENCH_NODE || process.execPath;
-const serversVersion = spawnSync(serversNode, ["--version"], { encoding: "utf8" }).stdout?.trim() || "unknown";
-console.log(`servers under test on Node ${serversVersion} (${serversNode}); ${os.cpus().length} CPUs, load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+const serversVersion = spawnSync(NODE, ["--version"], { encoding: "utf8" }).stdout?.trim() || "unknown";
+console.log(`servers under test on Node ${serversVersion} (${NODE}); ${os.cpus().length} CPUs, load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
 
 const only = process.env.BENCH_ONLY?.split(",").map((name) => name.trim());
 let failed = false;
