@@ -2,7 +2,7 @@ import type { Authenticator } from "./auth/jwt.js";
 import type { Config } from "./config.js";
 import { connectDatabase, type DatabaseHandle } from "./db/client.js";
 import { CircuitBreaker } from "./lcic/breaker.js";
-import { createLcicClient, LCIC_ACTIONS, type LcicClient } from "./lcic/client.js";
+import { createLcicClient, type LcicClient } from "./lcic/client.js";
 import { createPostgresPacer, type Pacer } from "./lcic/pacer.js";
 import { createResilientLcicClient, type ResilientLcicClient } from "./lcic/resilient.js";
 import { startReconciler, type Reconciler } from "./jobs/reconciler.js";
@@ -84,22 +84,20 @@ export function createApp(deps: AppDeps): App {
   // Declared before the LCIC client, whose events feed it; reads the client's breaker when scraped.
   const metrics: ProductMetrics = createMetrics({
     db: db.db,
-    circuitStates: () => {
-      const state = lcic.circuitState();
-      return Object.fromEntries(LCIC_ACTIONS.map((action) => [action, state]));
-    },
+    circuitStates: () => lcic.circuitStates(),
   });
-  // Pacing is shared by every replica through PostgreSQL; the breaker is per process.
+  // Pacing is shared by every replica through PostgreSQL; the breakers are per process, one per action.
   const lcic = createResilientLcicClient(sdkClient, {
     pacer: countQueued(createPostgresPacer(db.db, { maxQueueMs: config.lcic.maxQueueMs, scope: config.lcic.rateLimitScope }), metrics),
-    breaker: new CircuitBreaker({
-      ...(config.lcic.circuitFailures === 0
-        ? // Off: nothing ever opens it.
-          { consecutiveFailures: Number.POSITIVE_INFINITY, failureRatio: 2 }
-        : { consecutiveFailures: config.lcic.circuitFailures }),
-      coolDownMs: config.lcic.circuitCooldownMs,
-      onStateChange: ({ from, to }) => logger.warn({ from, to }, `LCIC circuit ${to}`),
-    }),
+    breaker: (action) =>
+      new CircuitBreaker({
+        ...(config.lcic.circuitFailures === 0
+          ? // Off: nothing ever opens it.
+            { consecutiveFailures: Number.POSITIVE_INFINITY, failureRatio: 2 }
+          : { consecutiveFailures: config.lcic.circuitFailures }),
+        coolDownMs: config.lcic.circuitCooldownMs,
+        onStateChange: ({ from, to }) => logger.warn({ action, from, to }, `LCIC circuit of ${action} ${to}`),
+      }),
     maxQueueMs: config.lcic.maxQueueMs,
     onEvent: (event) => {
       if (event.type === "retry") logger.info(event, "retrying LCIC call");
@@ -192,6 +190,7 @@ export function createApp(deps: AppDeps): App {
     security: config.security,
     registrationLimiter,
     lcicCircuit: () => lcic.circuitState(),
+    lcicCircuits: () => lcic.circuitStates(),
     databaseUnavailableTimeoutMs: config.database.unavailableTimeoutMs,
     // METRICS_PORT=0: nobody scrapes, so GraphQL requests do not pay for the prometheus plugin.
     ...(config.metrics.port !== 0 ? { metrics } : {}),

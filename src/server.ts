@@ -31,8 +31,13 @@ export interface ServerDeps {
   users: UsersService;
   bulkRegistration: BulkRegistration;
   logger: Logger;
-  /** Reported by /readyz for operators; LCIC being down does not make the service unready (reads still work). */
+  /**
+   * The most severe of the LCIC circuits' states, reported by /readyz for operators; LCIC being down does
+   * not make the service unready (reads still work).
+   */
   lcicCircuit?: () => string;
+  /** Each LCIC action's circuit state, for `/readyz`. */
+  lcicCircuits?: () => Record<string, string>;
   auth: AuthConfig;
   /** LCIC_SDK_APP_ID: self-service of a token without the application claim is bound to it. */
   defaultSdkAppId?: number;
@@ -355,7 +360,7 @@ export function createServer(deps: ServerDeps): AppServer {
     if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
     if (path === "/readyz") {
       void deps.db.ping(1000).then((ok) =>
-        sendJson(res, ok ? 200 : 503, { status: ok ? "ready" : "unavailable", database: ok, lcicCircuit: deps.lcicCircuit?.() }),
+        sendJson(res, ok ? 200 : 503, { status: ok ? "ready" : "unavailable", database: ok, lcicCircuit: deps.lcicCircuit?.(), lcicCircuits: deps.lcicCircuits?.() }),
       );
       return;
     }

@@ -5,6 +5,8 @@
  * Per process, deliberately: each replica observes LCIC through its own network path and learns
  * within a few calls that LCIC is down; sharing that through PostgreSQL would add a round trip to
  * every call for little gain. (The pacer, by contrast, must be shared: the limit is LCIC's, global.)
+ * The resilient client keeps one breaker per action (resilient.ts), so one failing action does not
+ * refuse the others.
  *
  * closed --(N consecutive unavailable failures, or failure ratio ≥ R over ≥ M calls in the window)--> open
  * open --(cool-down elapsed)--> half_open: exactly one probe call goes through, the rest fail fast

@@ -1,11 +1,11 @@
 /**
  * The LcicClient every caller uses: the SDK-backed client wrapped in the resilience mechanisms.
  *
- * Per attempt: circuit breaker check → pacer slot (shared by all replicas) → the call → the outcome
- * reported to the breaker. On failure, withRetry decides whether another attempt is safe and fits in
+ * Per attempt: circuit breaker check (one breaker per action) → pacer slot (shared by all replicas) →
+ * the call → the outcome reported to that action's breaker. On failure, withRetry decides whether another attempt is safe and fits in
  * the budget; each retry is paced again, so retries never push us over LCIC's limits.
  */
-import type { CallOptions, LcicAction, LcicClient, LcicPriority } from "./client.js";
+import { LCIC_ACTIONS, type CallOptions, type LcicAction, type LcicClient, type LcicPriority } from "./client.js";
 import { CircuitBreaker, LCIC_CIRCUIT_OPEN, type CircuitState } from "./breaker.js";
 import { systemNow, systemSleep, type Now, type Sleep } from "./clock.js";
 import { isLcicError, LcicError, type LcicErrorInit } from "./errors.js";
@@ -40,8 +40,13 @@ export interface ResilientLcicClientOptions {
   /** Shared pacer; omitted = no pacing (tests, or a deployment that accepts LCIC's refusals). */
   pacer?: Pacer;
   retry?: Partial<RetryPolicyOptions>;
-  /** Omitted = a fresh CircuitBreaker with the default options. */
-  breaker?: CircuitBreaker;
+  /**
+   * The circuit breakers. A function is asked once per action, on that action's first call: each action
+   * has its own circuit, so one failing action (a slow DescribeSdkAppIdUsers page, a DeleteUser LCIC
+   * answers with 5xx) does not refuse the others, registrations above all. One instance is shared by
+   * every action (tests). Omitted = one breaker per action with the default options.
+   */
+  breaker?: CircuitBreaker | ((action: LcicAction) => CircuitBreaker);
   /** `LCIC_MAX_QUEUE_MS`: the longest a call waits for its pacer slot before failing `rate_limited`. */
   maxQueueMs: number;
   onEvent?: (event: ResilienceEvent) => void;
@@ -73,13 +78,30 @@ export interface ResilienceStats {
 
 export type ResilientLcicClient = LcicClient & {
   stats(): ResilienceStats;
-  /** The breaker's state, for `/readyz`. */
+  /** The most severe state of any action's circuit (open, then half_open, then closed), for `/readyz`. */
   circuitState(): CircuitState;
+  /** Each action's circuit state; an action not called yet is closed. */
+  circuitStates(): Record<LcicAction, CircuitState>;
 };
 
 export function createResilientLcicClient(inner: LcicClient, options: ResilientLcicClientOptions): ResilientLcicClient {
   const policy: RetryPolicyOptions = { ...DEFAULT_RETRY_POLICY, ...options.retry };
-  const breaker = options.breaker ?? new CircuitBreaker({ now: options.now });
+  const breakers = new Map<LcicAction, CircuitBreaker>();
+  const shared = options.breaker instanceof CircuitBreaker ? options.breaker : undefined;
+  const makeBreaker =
+    typeof options.breaker === "function" ? options.breaker : () => new CircuitBreaker({ now: options.now });
+  const breakerFor = (action: LcicAction): CircuitBreaker => {
+    if (shared) return shared;
+    let breaker = breakers.get(action);
+    if (!breaker) breakers.set(action, (breaker = makeBreaker(action)));
+    return breaker;
+  };
+  const circuitStates = () =>
+    Object.fromEntries(LCIC_ACTIONS.map((action) => [action, shared ? shared.state() : (breakers.get(action)?.state() ?? "closed")])) as Record<LcicAction, CircuitState>;
+  const circuitState = (): CircuitState => {
+    const states = Object.values(circuitStates());
+    return states.includes("open") ? "open" : states.includes("half_open") ? "half_open" : "closed";
+  };
   const now = options.now ?? systemNow;
   const sleep = options.sleep ?? systemSleep;
   const counters = {
@@ -108,7 +130,7 @@ export function createResilientLcicClient(inner: LcicClient, options: ResilientL
     };
     let permit;
     try {
-      permit = breaker.acquire(action);
+      permit = breakerFor(action).acquire(action);
     } catch (error) {
       return failAfterReady(error);
     }
@@ -224,8 +246,9 @@ export function createResilientLcicClient(inner: LcicClient, options: ResilientL
     modifyUserProfile: (input, o) => run("ModifyUserProfile", undefined, o, () => inner.modifyUserProfile(input, o)),
     deleteUser: (userId, o) => run("DeleteUser", undefined, o, () => inner.deleteUser(userId, o)),
     describeSdkAppIdUsers: (input, o) => run("DescribeSdkAppIdUsers", input.sdkAppId, o, () => inner.describeSdkAppIdUsers(input, o)),
-    stats: () => ({ ...counters, circuit: breaker.state() }),
-    circuitState: () => breaker.state(),
+    stats: () => ({ ...counters, circuit: circuitState() }),
+    circuitState,
+    circuitStates,
   };
 }
 

@@ -42,7 +42,7 @@ export interface ProductMetrics {
 
 export interface MetricsSources {
   db: Database;
-  /** The LCIC circuit breaker's state per action (one breaker for all actions: the same state for each). */
+  /** Each LCIC action's circuit breaker state. */
   circuitStates: () => Record<string, string>;
 }
 

@@ -234,12 +234,12 @@ describe("exactly-once registration across three server processes", () => {
       for (const deadline = Date.now() + 15_000; inFlight > 0 && Date.now() < deadline; ) await sleep(25);
       injecting = false;
       emulator.clearFaults();
-      // The victim's circuit may still be open from the faults before (5 s cool-down): an orphan sent
-      // then is refused before LCIC (Lcic.CircuitOpen) and never becomes an orphan (a CI run saw 1 of 6
-      // reach LCIC that way). Close it first with a probe registration, as any caller's would.
+      // The victim's RegisterUser circuit may still be open from the faults before (5 s cool-down): an
+      // orphan sent then is refused before LCIC (Lcic.CircuitOpen) and never becomes an orphan (a CI run
+      // saw 1 of 6 reach LCIC that way). Close it first with a probe registration, as any caller's would.
       for (const deadline = Date.now() + 20_000; Date.now() < deadline; await sleep(200)) {
-        const ready = (await (await fetch(`http://127.0.0.1:${victim.port}/readyz`)).json()) as { lcicCircuit?: string };
-        if (ready.lcicCircuit === "closed") break;
+        const ready = (await (await fetch(`http://127.0.0.1:${victim.port}/readyz`)).json()) as { lcicCircuits?: Record<string, string> };
+        if (ready.lcicCircuits?.RegisterUser === "closed") break;
         await post(victim, { originId: "victim-circuit-probe", name: "Probe" }).catch(() => undefined);
       }
       // Hold RegisterUser calls inside LCIC while the victim is killed: LCIC applies them after the

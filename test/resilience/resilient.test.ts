@@ -187,6 +187,43 @@ describe("resilient LCIC client", () => {
     expect(lcic.circuitState()).toBe("closed");
   });
 
+  it("each action has its own circuit: one failing action is refused fast, the others still call LCIC", async () => {
+    const time = fakeTime(START);
+    const { client: inner, calls } = scriptedLcic({ DeleteUser: Array.from({ length: 100 }, refused) });
+    const made: LcicAction[] = [];
+    const lcic = createResilientLcicClient(inner, {
+      breaker: (action) => {
+        made.push(action);
+        return new CircuitBreaker({ consecutiveFailures: 3, coolDownMs: 10_000, now: time.now });
+      },
+      maxQueueMs: 2_000,
+      retry: { maxAttempts: 1 },
+      ...time,
+    });
+    for (let i = 0; i < 3; i++) await expect(lcic.deleteUser("u1")).rejects.toMatchObject({ code: "Network.ConnectionRefused" });
+    await expect(lcic.deleteUser("u1")).rejects.toMatchObject({ code: LCIC_CIRCUIT_OPEN, action: "DeleteUser" });
+    expect(calls.filter((a) => a === "DeleteUser")).toHaveLength(3);
+    // Registrations and token requests are not refused because DeleteUser fails.
+    await expect(lcic.registerUser({ sdkAppId: 1, name: "n", originId: "o" })).resolves.toMatchObject({ userId: "u1" });
+    await expect(lcic.loginUser("u1")).resolves.toMatchObject({ userId: "u1" });
+    expect(lcic.circuitStates()).toMatchObject({ DeleteUser: "open", RegisterUser: "closed", LoginUser: "closed", DescribeSdkAppIdUsers: "closed" });
+    expect(lcic.circuitState()).toBe("open"); // the most severe, for /readyz
+    expect(made.sort()).toEqual(["DeleteUser", "LoginUser", "RegisterUser"]); // one breaker per action, made on first use
+    time.advance(10_000);
+    expect(lcic.circuitStates().DeleteUser).toBe("half_open");
+    expect(lcic.circuitState()).toBe("half_open");
+  });
+
+  it("one breaker instance passed in is shared by every action", async () => {
+    const time = fakeTime(START);
+    const { client: inner } = scriptedLcic({ DeleteUser: [refused()] });
+    const breaker = new CircuitBreaker({ consecutiveFailures: 1, coolDownMs: 10_000, now: time.now });
+    const lcic = createResilientLcicClient(inner, { breaker, maxQueueMs: 2_000, retry: { maxAttempts: 1 }, ...time });
+    await expect(lcic.deleteUser("u1")).rejects.toMatchObject({ code: "Network.ConnectionRefused" });
+    await expect(lcic.loginUser("u1")).rejects.toMatchObject({ code: LCIC_CIRCUIT_OPEN, action: "LoginUser" });
+    expect(Object.values(lcic.circuitStates()).every((state) => state === "open")).toBe(true);
+  });
+
   it("business and rate-limit answers do not open the circuit", async () => {
     const time = fakeTime(START);
     const notFound = Array.from({ length: 20 }, () => lcicError("ResourceNotFound.User", "business", false));
