@@ -35,8 +35,11 @@ async function expectConsistent(server: TestServer, expectedCount: number) {
   for (const row of rows) expect(row.user_id).toBe(lcicByOrigin.get(row.origin_id));
 }
 
-const server = await startTestServer({ configEnv: { LCIC_TIMEOUT_MS: "700" } });
-const replica = await startTestServer({ shareWith: server, configEnv: { LCIC_TIMEOUT_MS: "700" } });
+// Room for a 600-user BatchRegister behind 200 ms of injected latency on a loaded machine: a call
+// past the timeout is resent, and the overlap test counts one attempt per row.
+const LCIC_TIMEOUT_MS = 1_500;
+const server = await startTestServer({ configEnv: { LCIC_TIMEOUT_MS: String(LCIC_TIMEOUT_MS) } });
+const replica = await startTestServer({ shareWith: server, configEnv: { LCIC_TIMEOUT_MS: String(LCIC_TIMEOUT_MS) } });
 afterAll(async () => {
   await replica.close();
   await server.close();
@@ -142,10 +145,10 @@ describe("registerClassroomUsers", () => {
   });
 
   it("a late reply (past the timeout): resent, and the late one's overwrite changes nothing", { timeout: 10_000 }, async () => {
-    server.emulator.injectFault({ action: "BatchRegister", mode: "latency", ms: 1_000 });
+    server.emulator.injectFault({ action: "BatchRegister", mode: "latency", ms: LCIC_TIMEOUT_MS + 500 });
     const r = await registerMany(server, roster(0, 40));
     expect(r).toMatchObject({ __typename: "RegisterClassroomUsersSuccess", createdCount: 40 });
-    await new Promise((resolve) => setTimeout(resolve, 600)); // the late call lands
+    await new Promise((resolve) => setTimeout(resolve, 1_000)); // the late call lands
     expect(server.emulator.counters().BatchRegister.applied).toBe(2);
     await expectConsistent(server, 40);
   });
