@@ -385,12 +385,13 @@ describe("exactly-once registration across three server processes", () => {
 
   it("without originId, replies after the timeout and open circuits: LCIC users = stored rows = successes", async () => {
     emulator.clearFaults();
+    const logFrom = replicas.map((r) => r.output.length);
     // Every RegisterUser of the first rounds is applied after our timeout: each replica counts
-    // enough timeouts in a row (LCIC_CIRCUIT_FAILURES, 5) to open its circuit, so later rounds and
-    // retries meet Lcic.CircuitOpen while the late calls are still landing in LCIC.
+    // enough RegisterUser timeouts in a row (LCIC_CIRCUIT_FAILURES, 5) to open that action's circuit,
+    // so later rounds and retries meet Lcic.CircuitOpen while the late calls are still landing in LCIC.
     emulator.injectFault({ action: "RegisterUser", mode: "latency", ms: LCIC_TIMEOUT_MS + 500, times: 30 });
-    // LoginOriginId (the reconciliation after a timeout) is slow too: its "no such user" answers
-    // would otherwise count as successes and keep the breakers from opening.
+    // LoginOriginId (the reconciliation after a timeout) is slow too, so the first reconciliations
+    // fail and the registrations go on to a second round, or back to their callers, while circuits are open.
     emulator.injectFault({ action: "LoginOriginId", mode: "latency", ms: LCIC_TIMEOUT_MS + 500, times: 15 });
     const CALLERS = 15;
     const successes: string[] = [];
@@ -438,8 +439,12 @@ describe("exactly-once registration across three server processes", () => {
         ].join("\n"),
       );
     }
-    // The circuits did open, and callers were told to retry.
-    expect(codesSeen.get("Lcic.CircuitOpen") ?? 0).toBeGreaterThan(0);
+    // The RegisterUser circuits did open. A round refused by one finds, through LoginOriginId, the
+    // user a late call created, or the caller is told to retry (Lcic.CircuitOpen, when LoginOriginId's
+    // own circuit is open too): both happen, depending on timing.
+    const opened = replicas.filter((r, i) => r.output.slice(logFrom[i]).some((line) => line.includes("LCIC circuit of RegisterUser open"))).length;
+    console.log(`multi-process, no originId: RegisterUser circuits opened on ${opened} of ${replicas.length} replicas; callers saw ${JSON.stringify(Object.fromEntries(codesSeen))}`);
+    expect(opened).toBeGreaterThan(0);
     expect(gaveUp).toBe(0);
 
     // Convergence: the reconcilers complete or withdraw every pending row once it is stale.
