@@ -386,10 +386,12 @@ describe("exactly-once registration across three server processes", () => {
   it("without originId, replies after the timeout and open circuits: LCIC users = stored rows = successes", async () => {
     emulator.clearFaults();
     const logFrom = replicas.map((r) => r.output.length);
-    // Every RegisterUser of the first rounds is applied after our timeout: each replica counts
-    // enough RegisterUser timeouts in a row (LCIC_CIRCUIT_FAILURES, 5) to open that action's circuit,
-    // so later rounds and retries meet Lcic.CircuitOpen while the late calls are still landing in LCIC.
-    emulator.injectFault({ action: "RegisterUser", mode: "latency", ms: LCIC_TIMEOUT_MS + 500, times: 30 });
+    // Every RegisterUser of the first round (15 callers, 5 a replica) is applied after our timeout: each
+    // replica counts enough RegisterUser timeouts in a row (LCIC_CIRCUIT_FAILURES, 5) to open that
+    // action's circuit, so later rounds and retries meet Lcic.CircuitOpen while the late calls are still
+    // landing in LCIC. No more than that: an open circuit lets one probe through per cool-down, and a
+    // longer fault would be spent one slow probe at a time (7 s each), past the callers' deadline.
+    emulator.injectFault({ action: "RegisterUser", mode: "latency", ms: LCIC_TIMEOUT_MS + 500, times: 15 });
     // LoginOriginId (the reconciliation after a timeout) is slow too, so the first reconciliations
     // fail and the registrations go on to a second round, or back to their callers, while circuits are open.
     emulator.injectFault({ action: "LoginOriginId", mode: "latency", ms: LCIC_TIMEOUT_MS + 500, times: 15 });
