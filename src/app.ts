@@ -81,7 +81,7 @@ export function createApp(deps: AppDeps): App {
       timeoutMs: config.lcic.timeoutMs,
       ...(config.lcic.region ? { region: config.lcic.region } : {}),
     });
-  // Declared before the LCIC client, whose events feed it; reads the client's breaker when scraped.
+  // Declared before the LCIC client, whose events feed it; reads the client's breakers when scraped.
   const metrics: ProductMetrics = createMetrics({
     db: db.db,
     circuitStates: () => lcic.circuitStates(),

@@ -2,8 +2,9 @@
  * The LcicClient every caller uses: the SDK-backed client wrapped in the resilience mechanisms.
  *
  * Per attempt: circuit breaker check (one breaker per action) → pacer slot (shared by all replicas) →
- * the call → the outcome reported to that action's breaker. On failure, withRetry decides whether another attempt is safe and fits in
- * the budget; each retry is paced again, so retries never push us over LCIC's limits.
+ * the call → the outcome reported to that action's breaker. On failure, withRetry decides whether
+ * another attempt is safe and fits in the budget; each retry is paced again, so retries never push us
+ * over LCIC's limits.
  */
 import { LCIC_ACTIONS, type CallOptions, type LcicAction, type LcicClient, type LcicPriority } from "./client.js";
 import { CircuitBreaker, LCIC_CIRCUIT_OPEN, type CircuitState } from "./breaker.js";
