@@ -5,14 +5,6 @@ import { defineConfig } from "vitest/config";
 /** Tests that start several server processes and measure timing: they run alone, after the rest. */
 const SOLO = ["test/exactly-once/multi-process.test.ts"];
 
-/**
- * Files that measure what V8's scavenger promotes per request in their own heap: each runs in a fresh
- * process (isolate: true), not in a worker that has run other files. In a worker after ~100 files, CI on
- * Node 22 once saw every request of test/http/young-generation.test.ts promoted (~8 KB each, all four
- * tests, bound 1 KB); it had passed in every run before, and passes alone.
- */
-const HEAP_MEASUREMENTS = ["test/http/young-generation.test.ts", "test/http/graphql-jit-mutation-gc.test.ts", "test/db/postgres-query-gc.test.ts"];
-
 /** Files whose requests go over HTTP through the server: run on both paths. */
 const HTTP_SUITES = ["test/subgraph/**/*.test.ts", "test/security/**/*.test.ts", "test/auth/**/*.test.ts", "test/entities.test.ts", "test/supergraph.test.ts"];
 
@@ -41,11 +33,7 @@ export default defineConfig({
       {
         extends: true,
         // Files are isolated (own database, own emulator, port 0), so they run in parallel.
-        test: { name: "suite", include: ["test/**/*.test.ts"], exclude: [...SOLO, ...HEAP_MEASUREMENTS], fileParallelism: true, sequence: { groupOrder: 0 } },
-      },
-      {
-        extends: true,
-        test: { name: "heap", include: HEAP_MEASUREMENTS, isolate: true, fileParallelism: true, sequence: { groupOrder: 0 } },
+        test: { name: "suite", include: ["test/**/*.test.ts"], exclude: SOLO, fileParallelism: true, sequence: { groupOrder: 0 } },
       },
       {
         extends: true,
