@@ -86,6 +86,17 @@ async function gql(url: string, query: string, variables?: Record<string, unknow
   return ((await res.json()) as { data: any }).data;
 }
 
+/** A new start on the same DATA_DIR comes up, serves the user the first test stored, and stops cleanly. */
+async function expectNextStartServesStoredUser(): Promise<void> {
+  const next = await start(await freePort());
+  try {
+    expect((await gql(next.url, FIND, { originId: "zero-1" })).classroomUser).toMatchObject({ __typename: "ClassroomUser", originId: "zero-1" });
+  } finally {
+    next.child.kill("SIGTERM");
+    expect(await next.exited).toBe(0);
+  }
+}
+
 const REGISTER = `mutation($input: RegisterClassroomUserInput!) { registerClassroomUser(input: $input) {
   __typename ... on RegisterClassroomUserSuccess { created token user { userId originId name } } ... on Error { code message } } }`;
 const FIND = `query($originId: String) { classroomUser(originId: $originId) { __typename ... on ClassroomUser { userId originId name } ... on Error { code message } } }`;
@@ -139,13 +150,7 @@ it("a busy port: exits 1 naming the address, and the data directory stays usable
   } finally {
     await new Promise((resolve) => blocker.close(resolve));
   }
-  const next = await start(await freePort());
-  try {
-    expect((await gql(next.url, FIND, { originId: "zero-1" })).classroomUser).toMatchObject({ __typename: "ClassroomUser", originId: "zero-1" });
-  } finally {
-    next.child.kill("SIGTERM");
-    expect(await next.exited).toBe(0);
-  }
+  await expectNextStartServesStoredUser();
 });
 
 it("a second instance on the same DATA_DIR exits 1 and says why", { timeout: 90_000 }, async () => {
@@ -172,11 +177,5 @@ it("a second signal exits at once, and its PostgreSQL does not outlive it: the n
   first.child.kill("SIGTERM");
   expect(await first.exited).not.toBe(0);
   expect(first.output()).toMatch(/second signal: exiting now/);
-  const next = await start(await freePort());
-  try {
-    expect((await gql(next.url, FIND, { originId: "zero-1" })).classroomUser).toMatchObject({ __typename: "ClassroomUser", originId: "zero-1" });
-  } finally {
-    next.child.kill("SIGTERM");
-    expect(await next.exited).toBe(0);
-  }
+  await expectNextStartServesStoredUser();
 });
