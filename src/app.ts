@@ -189,7 +189,6 @@ export function createApp(deps: AppDeps): App {
     defaultSdkAppId: config.lcic.sdkAppId,
     security: config.security,
     registrationLimiter,
-    lcicCircuit: () => lcic.circuitState(),
     lcicCircuits: () => lcic.circuitStates(),
     databaseUnavailableTimeoutMs: config.database.unavailableTimeoutMs,
     // METRICS_PORT=0: nobody scrapes, so GraphQL requests do not pay for the prometheus plugin.

@@ -25,6 +25,7 @@ import type { UsersService } from "./users/service.js";
 import { createFastLane, type FastLane } from "./http/fast-lane.js";
 import { jitExecution, type JitStats } from "./http/jit-execution.js";
 import { createValidationCache } from "./http/validation-cache.js";
+import { mostSevereCircuitState, type CircuitState } from "./lcic/breaker.js";
 
 export interface ServerDeps {
   db: Pick<DatabaseHandle, "ping">;
@@ -32,12 +33,10 @@ export interface ServerDeps {
   bulkRegistration: BulkRegistration;
   logger: Logger;
   /**
-   * The most severe of the LCIC circuits' states, reported by /readyz for operators; LCIC being down does
-   * not make the service unready (reads still work).
+   * Each LCIC action's circuit state, reported by /readyz for operators with the most severe of them;
+   * LCIC being down does not make the service unready (reads still work).
    */
-  lcicCircuit?: () => string;
-  /** Each LCIC action's circuit state, for `/readyz`. */
-  lcicCircuits?: () => Record<string, string>;
+  lcicCircuits?: () => Record<string, CircuitState>;
   auth: AuthConfig;
   /** LCIC_SDK_APP_ID: self-service of a token without the application claim is bound to it. */
   defaultSdkAppId?: number;
@@ -359,9 +358,12 @@ export function createServer(deps: ServerDeps): AppServer {
     const path = req.url?.split("?")[0];
     if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
     if (path === "/readyz") {
-      void deps.db.ping(1000).then((ok) =>
-        sendJson(res, ok ? 200 : 503, { status: ok ? "ready" : "unavailable", database: ok, lcicCircuit: deps.lcicCircuit?.(), lcicCircuits: deps.lcicCircuits?.() }),
-      );
+      void deps.db.ping(1000).then((ok) => {
+        // One read of the circuits, so the summary and the list agree.
+        const lcicCircuits = deps.lcicCircuits?.();
+        const lcicCircuit = lcicCircuits && mostSevereCircuitState(Object.values(lcicCircuits));
+        sendJson(res, ok ? 200 : 503, { status: ok ? "ready" : "unavailable", database: ok, lcicCircuit, lcicCircuits });
+      });
       return;
     }
     const refusal = bodyRefusal(req, security.maxBodyBytes);

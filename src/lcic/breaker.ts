@@ -23,6 +23,16 @@ export const LCIC_CIRCUIT_OPEN = "Lcic.CircuitOpen";
 
 export type CircuitState = "closed" | "open" | "half_open";
 
+/** The most severe of several circuits' states: open, then half_open, then closed (none: closed). */
+export function mostSevereCircuitState(states: Iterable<CircuitState>): CircuitState {
+  let worst: CircuitState = "closed";
+  for (const state of states) {
+    if (state === "open") return "open";
+    if (state === "half_open") worst = "half_open";
+  }
+  return worst;
+}
+
 export interface CircuitBreakerOptions {
   /** Consecutive unavailable failures that open the circuit. */
   consecutiveFailures: number;

@@ -7,7 +7,7 @@
  * over LCIC's limits.
  */
 import { LCIC_ACTIONS, type CallOptions, type LcicAction, type LcicClient, type LcicPriority } from "./client.js";
-import { CircuitBreaker, LCIC_CIRCUIT_OPEN, type CircuitState } from "./breaker.js";
+import { CircuitBreaker, LCIC_CIRCUIT_OPEN, mostSevereCircuitState, type CircuitState } from "./breaker.js";
 import { systemNow, systemSleep, type Now, type Sleep } from "./clock.js";
 import { isLcicError, LcicError, type LcicErrorInit } from "./errors.js";
 import { LCIC_PACER_UNAVAILABLE, LCIC_QUEUE_FULL, type Pacer } from "./pacer.js";
@@ -99,10 +99,7 @@ export function createResilientLcicClient(inner: LcicClient, options: ResilientL
   };
   const circuitStates = () =>
     Object.fromEntries(LCIC_ACTIONS.map((action) => [action, shared ? shared.state() : (breakers.get(action)?.state() ?? "closed")])) as Record<LcicAction, CircuitState>;
-  const circuitState = (): CircuitState => {
-    const states = Object.values(circuitStates());
-    return states.includes("open") ? "open" : states.includes("half_open") ? "half_open" : "closed";
-  };
+  const circuitState = (): CircuitState => mostSevereCircuitState(Object.values(circuitStates()));
   const now = options.now ?? systemNow;
   const sleep = options.sleep ?? systemSleep;
   const counters = {
