@@ -168,7 +168,15 @@ it("a second instance on the same DATA_DIR exits 1 and says why", { timeout: 90_
 });
 
 it("a second signal exits at once, and its PostgreSQL does not outlive it: the next start on the same DATA_DIR works", { timeout: 120_000 }, async () => {
-  const first = await start(await freePort());
+  const port = await freePort();
+  const first = await start(port);
+  // A request whose body never finishes keeps the first signal's graceful shutdown waiting (up to its
+  // 10 s grace), so the second signal surely lands while it runs: on a busy machine an idle service can
+  // finish its shutdown before the test has even seen "shutting down".
+  const socket = net.connect(port, "127.0.0.1");
+  onTestFinished(() => void socket.destroy());
+  await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+  socket.write("POST /graphql HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"query\":");
   // A second signal (a second Ctrl-C, a supervisor repeating itself) while the first's graceful shutdown
   // still runs: the service exits without its cleanups. (Sent once the first is seen: two pending
   // signals of one kind are delivered as one.)
@@ -177,5 +185,6 @@ it("a second signal exits at once, and its PostgreSQL does not outlive it: the n
   first.child.kill("SIGTERM");
   expect(await first.exited).not.toBe(0);
   expect(first.output()).toMatch(/second signal: exiting now/);
+  expect(first.output()).not.toMatch(/"stopped"/);
   await expectNextStartServesStoredUser();
 });
