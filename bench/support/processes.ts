@@ -21,7 +21,7 @@ export interface ServerProcess {
   name: string;
   url: string;
   child: ChildProcess;
-  /** Resident memory of the process and its children (tsx runs node in a child), MB. */
+  /** Resident memory of the process and its children (npm, then the service and its PostgreSQL), MB. */
   rssMb(): number;
   /** CPU time (user + system) the process and its children have used so far, ms. */
   cpuMs(): number;
@@ -107,7 +107,7 @@ async function ready(name: string, child: ChildProcess, origin: string, endpoint
       if (exited) return;
       const tree = descendants(pid);
       const gone = new Promise((r) => child.once("exit", r));
-      // npm forwards the signal to the script (sh execs tsx, tsx forwards to its node): one signal, at the top.
+      // npm forwards the signal to the script (sh execs node, the service itself): one signal, at the top.
       child.kill("SIGTERM");
       await gone;
       for (let i = 0; i < 50 && tree.some(alive); i++) await new Promise((r) => setTimeout(r, 100));

@@ -97,6 +97,27 @@ async function expectNextStartServesStoredUser(): Promise<void> {
   }
 }
 
+/** The service's own process under `npm start`: the deepest process below npm running src/main.ts. */
+async function servicePid(npmPid: number): Promise<number> {
+  const { readdir, readFile } = await import("node:fs/promises");
+  const processes: Array<{ pid: number; ppid: number; cmdline: string }> = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      processes.push({ pid: Number(entry), ppid, cmdline: (await readFile(`/proc/${entry}/cmdline`, "utf8")).replaceAll("\0", " ") });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const below = (pid: number): number[] => processes.filter((p) => p.ppid === pid).flatMap((p) => [p.pid, ...below(p.pid)]);
+  const mains = below(npmPid).filter((pid) => processes.find((p) => p.pid === pid)!.cmdline.includes("src/main.ts"));
+  const deepest = mains.filter((pid) => !below(pid).some((child) => mains.includes(child)));
+  expect(deepest).toHaveLength(1);
+  return deepest[0]!;
+}
+
 const REGISTER = `mutation($input: RegisterClassroomUserInput!) { registerClassroomUser(input: $input) {
   __typename ... on RegisterClassroomUserSuccess { created token user { userId originId name } } ... on Error { code message } } }`;
 const FIND = `query($originId: String) { classroomUser(originId: $originId) { __typename ... on ClassroomUser { userId originId name } ... on Error { code message } } }`;
@@ -186,5 +207,29 @@ it("a second signal exits at once, and its PostgreSQL does not outlive it: the n
   expect(await first.exited).not.toBe(0);
   expect(first.output()).toMatch(/second signal: exiting now/);
   expect(first.output()).not.toMatch(/"stopped"/);
+  await expectNextStartServesStoredUser();
+});
+
+it("SIGTERM reaches the service even while it is not running for a moment (a busy machine): a graceful stop, not a kill", { timeout: 120_000 }, async () => {
+  const first = await start(await freePort());
+  // Until 2026-12-02 `npm start` ran the `tsx` CLI, which relays a signal to the node process it spawns
+  // and SIGKILLs it unless that process reports the signal back within 30 ms: a service not scheduled
+  // for that long was killed without its shutdown (PostgreSQL left running). Now npm's child is the
+  // service itself (`node --import tsx`). Stopping it for 300 ms stands in for the busy machine.
+  const service = await servicePid(first.child.pid!);
+  onTestFinished(() => {
+    try {
+      process.kill(service, "SIGCONT");
+    } catch {
+      // already gone
+    }
+  });
+  process.kill(service, "SIGSTOP");
+  first.child.kill("SIGTERM");
+  await new Promise((r) => setTimeout(r, 300));
+  process.kill(service, "SIGCONT");
+  expect(await first.exited).toBe(0);
+  expect(first.output()).toMatch(/shutting down/);
+  expect(first.output()).toMatch(/"stopped"/);
   await expectNextStartServesStoredUser();
 });
