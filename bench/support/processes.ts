@@ -125,7 +125,8 @@ function alive(pid: number): boolean {
   }
 }
 
-function descendants(pid: number): number[] {
+/** Every process below `pid` (children, their children, …), from /proc. */
+export function descendants(pid: number): number[] {
   const out: number[] = [];
   let tasks: string[] = [];
   try {

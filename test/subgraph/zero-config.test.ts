@@ -2,11 +2,13 @@
 // then register and look up over HTTP, SIGTERM to npm's pid (as a supervisor or checker sends it:
 // the service must get it, not be orphaned), and a second start that still has the data.
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, expect, it, onTestFinished } from "vitest";
+import { descendants } from "../../bench/support/processes.js";
 import { freePort } from "../../src/db/embedded.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -98,22 +100,16 @@ async function expectNextStartServesStoredUser(): Promise<void> {
 }
 
 /** The service's own process under `npm start`: the deepest process below npm running src/main.ts. */
-async function servicePid(npmPid: number): Promise<number> {
-  const { readdir, readFile } = await import("node:fs/promises");
-  const processes: Array<{ pid: number; ppid: number; cmdline: string }> = [];
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
+function servicePid(npmPid: number): number {
+  const runsMain = (pid: number) => {
     try {
-      const stat = await readFile(`/proc/${entry}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      processes.push({ pid: Number(entry), ppid, cmdline: (await readFile(`/proc/${entry}/cmdline`, "utf8")).replaceAll("\0", " ") });
+      return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("src/main.ts");
     } catch {
-      // gone meanwhile
+      return false; // gone meanwhile
     }
-  }
-  const below = (pid: number): number[] => processes.filter((p) => p.ppid === pid).flatMap((p) => [p.pid, ...below(p.pid)]);
-  const mains = below(npmPid).filter((pid) => processes.find((p) => p.pid === pid)!.cmdline.includes("src/main.ts"));
-  const deepest = mains.filter((pid) => !below(pid).some((child) => mains.includes(child)));
+  };
+  const mains = descendants(npmPid).filter(runsMain);
+  const deepest = mains.filter((pid) => !descendants(pid).some((child) => mains.includes(child)));
   expect(deepest).toHaveLength(1);
   return deepest[0]!;
 }
@@ -216,7 +212,7 @@ it("SIGTERM reaches the service even while it is not running for a moment (a bus
   // and SIGKILLs it unless that process reports the signal back within 30 ms: a service not scheduled
   // for that long was killed without its shutdown (PostgreSQL left running). Now npm's child is the
   // service itself (`node --import tsx`). Stopping it for 300 ms stands in for the busy machine.
-  const service = await servicePid(first.child.pid!);
+  const service = servicePid(first.child.pid!);
   onTestFinished(() => {
     try {
       process.kill(service, "SIGCONT");
