@@ -17,7 +17,7 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -27,7 +27,7 @@ import { freePort, startEmbeddedPostgres } from "../src/db/embedded.js";
 import { applyMigrations } from "../src/db/migrate.js";
 import { startLcicEmulator } from "../src/lcic/emulator/index.js";
 import { QUICK } from "./support/environment.js";
-import { buildProduct, ROOT } from "./support/processes.js";
+import { buildProduct, ROOT, treeRssKb } from "./support/processes.js";
 
 // BENCH_QUICK=1: a smoke run (no 100,000, a small warming phase); targets are then not enforced.
 const LARGE = Number(process.env.BENCH_ROSTER_LARGE ?? (QUICK ? 0 : 100_000));
@@ -72,22 +72,6 @@ function runImport(file: string, url: string, extra: string[] = process.env.BENC
     child.on("error", reject);
     child.on("close", (code) => resolve({ code, ms: performance.now() - started, out }));
   });
-}
-
-/** Resident memory of the server process and every process under it (none today: it is one `node`), MB. */
-async function rssMb(pid: number): Promise<number> {
-  let kb = 0;
-  for (const queue = [pid]; queue.length > 0; ) {
-    const p = queue.pop()!;
-    const status = await readFile(`/proc/${p}/status`, "utf8").catch(() => "");
-    kb += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    const tasks = await readdir(`/proc/${p}/task`).catch(() => [] as string[]);
-    for (const task of tasks) {
-      const children = await readFile(`/proc/${p}/task/${task}/children`, "utf8").catch(() => "");
-      for (const child of children.split(" ").filter(Boolean)) queue.push(Number(child));
-    }
-  }
-  return kb / 1024;
 }
 
 async function main() {
@@ -137,7 +121,7 @@ async function main() {
       if (i > 300) throw new Error("server did not become ready");
       await new Promise((r) => setTimeout(r, 100));
     }
-    record("server RSS MB when ready", (await rssMb(server.pid!)).toFixed(0), "", true);
+    record("server RSS MB when ready", (treeRssKb(server.pid!) / 1024).toFixed(0), "", true);
     const single = async (originId: string) => {
       const s = performance.now();
       const res = await post(port, JSON.stringify({ query: `mutation { registerClassroomUser(input: { originId: "${originId}", name: "Single" }) { __typename } }` }));
@@ -185,14 +169,14 @@ async function main() {
     }
     }
 
-    record("server RSS MB after warming", (await rssMb(server.pid!)).toFixed(0), "", true);
+    record("server RSS MB after warming", (treeRssKb(server.pid!) / 1024).toFixed(0), "", true);
     // 3 and 4. Rosters from CSV to stored and registered in LCIC.
     for (const count of [MEDIUM, ...(LARGE > 0 ? [LARGE] : [])]) {
       const file = path.join(dir, `roster-${count}.csv`);
       await writeRoster(file, `r${count}`, count);
       emulator.resetCounters();
       let peakRss = 0;
-      const sampler = setInterval(() => void rssMb(server.pid!).then((mb) => (peakRss = Math.max(peakRss, mb || 0))), 100);
+      const sampler = setInterval(() => (peakRss = Math.max(peakRss, treeRssKb(server.pid!) / 1024)), 100);
       const run = await runImport(file, url);
       clearInterval(sampler);
       if (run.code !== 0) throw new Error(`import of ${count} failed: ${run.out.slice(-2000)}`);

@@ -146,7 +146,8 @@ export function descendants(pid: number): number[] {
   return out;
 }
 
-function treeRssKb(pid: number): number {
+/** Resident memory of `pid` and every process under it, kB (0 once it has exited). */
+export function treeRssKb(pid: number): number {
   let total = 0;
   for (const p of [pid, ...descendants(pid)]) {
     try {
