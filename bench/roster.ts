@@ -33,7 +33,7 @@ import { buildProduct, ROOT, treeRssKb } from "./support/processes.js";
 const LARGE = Number(process.env.BENCH_ROSTER_LARGE ?? (QUICK ? 0 : 100_000));
 const MEDIUM = 10_000;
 const WARM = Number(process.env.BENCH_ROSTER_WARM ?? (QUICK ? 100 : 1_000));
-const SINGLES = Number(process.env.BENCH_ROSTER_SINGLES ?? 40);
+const SINGLES = Number(process.env.BENCH_ROSTER_SINGLES ?? 200);
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1000 });
 
@@ -128,7 +128,10 @@ async function main() {
       if (!res.text.includes("RegisterClassroomUserSuccess")) throw new Error(`registration failed: ${res.text}`);
       return performance.now() - s;
     };
-    // Unloaded single registrations (one at a time: latency, not throughput).
+    // Unloaded single registrations (one at a time: latency, not throughput), after a few that are not
+    // counted: a fresh server's first registrations run cold code (until 2026-12-02 the first one, 120-160
+    // ms, was the unloaded p99 of 40 and made "added while warming" negative).
+    for (let i = 0; i < 10; i++) await single(`unloaded-warm-up-${i}`);
     const unloaded: number[] = [];
     for (let i = 0; i < SINGLES; i++) unloaded.push(await single(`unloaded-${i}`));
 
@@ -151,9 +154,10 @@ async function main() {
     }
     const warmSeconds = (performance.now() - warmStarted) / 1000;
     record(`${WARM} imported students with a valid stored token, s after the import`, warmed >= WARM ? warmSeconds.toFixed(1) : `only ${warmed} in 120 s`, "<= 70", warmed >= WARM && warmSeconds <= 70);
-    record("single registration p99 ms, unloaded", pct(unloaded, 99).toFixed(1), "", true);
+    record("single registration p99 ms, unloaded", `${pct(unloaded, 99).toFixed(1)} (p50 ${pct(unloaded, 50).toFixed(1)})`, "", true);
+    record("single registration p99 ms while warming", `${pct(loaded, 99).toFixed(1)} (p50 ${pct(loaded, 50).toFixed(1)})`, "", true);
     const added = pct(loaded, 99) - pct(unloaded, 99);
-    record("single registration p99 ms added while warming", added.toFixed(1), "<= 60", added <= 60);
+    record("single registration p99 ms added while warming", (added + 0).toFixed(1), "<= 60", added <= 60);
 
     {
       emulator.resetCounters();
