@@ -26,7 +26,7 @@ const baseline = process.env.AB_BASELINE === "1" ? await startBaseline({ databas
 const spec = loadSpec(env, kind, { ...(tokens ? { tokens } : {}), representations: 100 });
 const results: Record<string, LoadResult[]> = { A: [], B: [], baseline: [] };
 const line = (name: string, r: LoadResult) =>
-  `${name.padEnd(9)} ${Math.round(r.rps).toString().padStart(6)} req/s p50 ${r.p50} p99 ${r.p99} CPU ${r.cpuMsPerRequest.toFixed(3)} ms/req RSS peak ${Math.round(r.peakRssMb)} after ${Math.round(r.rssAfterMb)} MB fail ${r.non2xx + r.errors + r.timeouts}`;
+  `${name.padEnd(9)} ${Math.round(r.rps).toString().padStart(6)} req/s p50 ${r.p50} p99 ${r.p99} CPU ${r.cpuMsPerRequest.toFixed(3)} ms/req RSS peak ${Math.round(r.peakRssMb)} after ${Math.round(r.rssAfterMb)} MB fail ${r.non2xx + r.wrong + r.errors + r.timeouts}`;
 try {
   for (let round = 0; round < rounds; round++) {
     if (baseline) {

@@ -1,5 +1,6 @@
 // The load generator, in its own process (plain node, no tsx): autocannon against one URL with bodies
-// built here from a JSON spec (argv[2]). Prints one JSON line with the measured window's figures.
+// built here from a JSON spec (argv[2]). Prints one JSON line with the measured window's figures,
+// among them `wrong`: 2xx answers that were not what was asked for (see rightAnswer).
 //
 // spec: { url, connections, warmupS, durationS, kind: "lookup" | "entities" | "baseline",
 //         users, sdkAppId, tokens?: string[], representations?: number }
@@ -26,6 +27,18 @@ function body() {
     );
   }
   return JSON.stringify({ query: ENTITIES, variables: { representations } });
+}
+
+/**
+ * Whether a 2xx answer is the one asked for: every lookup a stored user (the baseline's and the
+ * product's answers both carry `"__typename":"ClassroomUser"`), every `_entities` request all its
+ * representations resolved. An error-union member or a null answered fast must not count as served.
+ */
+function rightAnswer(text) {
+  if (spec.kind !== "entities") return text.includes('"__typename":"ClassroomUser"');
+  let resolved = 0;
+  for (let at = text.indexOf('"userId":'); at !== -1; at = text.indexOf('"userId":', at + 9)) resolved++;
+  return resolved === spec.representations;
 }
 
 // A pool of ready bodies, so the generator spends its CPU on sending, not on JSON.
@@ -60,6 +73,7 @@ function run(warmupS, durationS) {
     let non2xx = 0;
     let errors = 0;
     let timeouts = 0;
+    let wrong = 0;
     const tracker = autocannon(
       {
         url: spec.url,
@@ -76,6 +90,9 @@ function run(warmupS, durationS) {
               request.headers = headers;
               return request;
             },
+            onResponse: (statusCode, text) => {
+              if (measuring() && statusCode >= 200 && statusCode < 300 && !rightAnswer(text)) wrong++;
+            },
           },
         ],
       },
@@ -85,7 +102,7 @@ function run(warmupS, durationS) {
         latencies.sort((a, b) => a - b);
         const at = (q) => (latencies.length === 0 ? 0 : Math.round(latencies[Math.min(latencies.length - 1, Math.ceil(q * latencies.length) - 1)]));
         const requests = latencies.length + non2xx;
-        resolve({ requests, seconds, rps: requests / seconds, p50: at(0.5), p99: at(0.99), non2xx, errors, timeouts, statusCodes, connectS });
+        resolve({ requests, seconds, rps: requests / seconds, p50: at(0.5), p99: at(0.99), non2xx, wrong, errors, timeouts, statusCodes, connectS });
       },
     );
     const measuring = () => measuredFrom > 0 && measuredUntil === 0;

@@ -192,6 +192,8 @@ export interface LoadResult {
   p50: number;
   p99: number;
   non2xx: number;
+  /** 2xx answers that were not the one asked for (an error-union member, a null, an entity missing). */
+  wrong: number;
   errors: number;
   timeouts: number;
   /** Answers by HTTP status. */
