@@ -57,6 +57,7 @@ const pct = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 };
+const p99AndP50 = (values: number[]) => `${pct(values, 99).toFixed(1)} (p50 ${pct(values, 50).toFixed(1)})`;
 
 async function writeRoster(file: string, prefix: string, count: number) {
   const lines = ["originId,name,avatar"];
@@ -123,11 +124,24 @@ async function main() {
       await new Promise((r) => setTimeout(r, 100));
     }
     record("server RSS MB when ready", (treeRssKb(server.pid!) / 1024).toFixed(0), "", true);
-    const single = async (originId: string) => {
+    /** One request, timed; throws unless the answer contains `served`. */
+    const timed = async (query: string, served: string) => {
       const s = performance.now();
-      const res = await post(port, JSON.stringify({ query: `mutation { registerClassroomUser(input: { originId: "${originId}", name: "Single" }) { __typename } }` }));
-      if (!res.text.includes("RegisterClassroomUserSuccess")) throw new Error(`registration failed: ${res.text}`);
+      const res = await post(port, JSON.stringify({ query }));
+      if (!res.text.includes(served)) throw new Error(`not served (${served}): ${res.text}`);
       return performance.now() - s;
+    };
+    const single = (originId: string) => timed(`mutation { registerClassroomUser(input: { originId: "${originId}", name: "Single" }) { __typename } }`, "RegisterClassroomUserSuccess");
+    /** Users `<prefix>-*` whose stored token is fresh from LoginUser (valid over 6 more days). */
+    const freshTokens = async (prefix: string) => {
+      const [row] = await sql<{ n: number }[]>`select count(*)::int as n from classroom_users where origin_id like ${`${prefix}-%`} and token_expires_at > now() + interval '6 days'`;
+      return row!.n;
+    };
+    const importRoster = async (prefix: string, count: number) => {
+      const file = path.join(dir, `${prefix}.csv`);
+      await writeRoster(file, prefix, count);
+      const run = await runImport(file, url);
+      if (run.code !== 0) throw new Error(`import failed: ${run.out}`);
     };
     // Unloaded single registrations (one at a time: latency, not throughput), after a few that are not
     // counted: a fresh server's first registrations run cold code (until 2026-12-02 the first one, 120-160
@@ -135,40 +149,24 @@ async function main() {
     for (let i = 0; i < 10; i++) await single(`unloaded-warm-up-${i}`);
     const unloaded: number[] = [];
     for (let i = 0; i < SINGLES; i++) unloaded.push(await single(`unloaded-${i}`));
-    // Token requests that need LCIC (LoginUser): those users' stored tokens made to expire in 4 days
-    // (outside TOKEN_REFRESH_AHEAD_HOURS, so warming leaves them alone), and 5 days asked for.
-    const tokenRequest = async (originId: string) => {
-      const s = performance.now();
-      const res = await post(port, JSON.stringify({ query: `mutation { issueClassroomUserToken(input: { originId: "${originId}", minValiditySeconds: 432000 }) { __typename ... on ClassroomUserToken { fromCache } } }` }));
-      if (!res.text.includes('"fromCache":false')) throw new Error(`token request not served by LoginUser: ${res.text}`);
-      return performance.now() - s;
-    };
-    const tokensDueIn4Days = () => sql`update classroom_users set token_expires_at = now() + interval '4 days' where origin_id like 'unloaded-%'`;
-    await tokensDueIn4Days();
-    const tokensUnloaded: number[] = [];
-    for (let i = 0; i < SINGLES; i++) tokensUnloaded.push(await tokenRequest(`unloaded-${i}`));
 
     // 1. 1,000 students, then tokens warmed in the background.
     if (WARM > 0) {
-    const warmFile = path.join(dir, "warm.csv");
-    await writeRoster(warmFile, "warm", WARM);
-    const warmImport = await runImport(warmFile, url);
-    if (warmImport.code !== 0) throw new Error(`import failed: ${warmImport.out}`);
+    await importRoster("warm", WARM);
     const warmStarted = performance.now();
     // 2. Meanwhile: single registrations.
     const loaded: number[] = [];
     for (let i = 0; i < SINGLES; i++) loaded.push(await single(`loaded-${i}`));
     let warmed = 0;
     while (performance.now() - warmStarted < 120_000) {
-      const [row] = await sql<{ n: number }[]>`select count(*)::int as n from classroom_users where origin_id like 'warm-%' and token_expires_at > now() + interval '6 days'`;
-      warmed = row!.n;
+      warmed = await freshTokens("warm");
       if (warmed >= WARM) break;
       await new Promise((r) => setTimeout(r, 250));
     }
     const warmSeconds = (performance.now() - warmStarted) / 1000;
     record(`${WARM} imported students with a valid stored token, s after the import`, warmed >= WARM ? warmSeconds.toFixed(1) : `only ${warmed} in 120 s`, "<= 70", warmed >= WARM && warmSeconds <= 70);
-    record("single registration p99 ms, unloaded", `${pct(unloaded, 99).toFixed(1)} (p50 ${pct(unloaded, 50).toFixed(1)})`, "", true);
-    record("single registration p99 ms while warming", `${pct(loaded, 99).toFixed(1)} (p50 ${pct(loaded, 50).toFixed(1)})`, "", true);
+    record("single registration p99 ms, unloaded", p99AndP50(unloaded), "", true);
+    record("single registration p99 ms while warming", p99AndP50(loaded), "", true);
     const added = pct(loaded, 99) - pct(unloaded, 99);
     record("single registration p99 ms added while warming", (added + 0).toFixed(1), "<= 60", added <= 60);
 
@@ -186,29 +184,32 @@ async function main() {
     }
 
     {
-      // Token requests that need LoginUser while warming competes for that action's budget: a second,
-      // smaller roster, so the time to warm the first (above) is not charged for them. Context, not a
-      // target: by design (and test/bulk/token-warming.test.ts) such a request waits at most one pacer
-      // slot (55.6 ms) more for warming; sequential ones leave warming almost no idle budget meanwhile.
-      const file = path.join(dir, "warm-again.csv");
-      await writeRoster(file, "warm-again", Math.max(100, Math.floor(WARM / 3)));
-      const again = await runImport(file, url);
-      if (again.code !== 0) throw new Error(`import failed: ${again.out}`);
-      const warmingStarted = async () => {
-        const [row] = await sql<{ n: number }[]>`select count(*)::int as n from classroom_users where origin_id like 'warm-again-%' and token_expires_at is not null`;
-        return row!.n > 0;
+      // Token requests that need LoginUser (its stored token made to expire in 4 days, outside
+      // TOKEN_REFRESH_AHEAD_HOURS so warming leaves it alone, and 5 days asked for): unloaded, then while
+      // a second, smaller roster warms and competes for that action's budget (so the time to warm the
+      // first, above, is not charged for them). Context, not a target: by design (and
+      // test/bulk/token-warming.test.ts) such a request waits at most one pacer slot (55.6 ms) more for
+      // warming; sequential ones leave warming almost no idle budget meanwhile.
+      const tokenRequest = (originId: string) =>
+        timed(`mutation { issueClassroomUserToken(input: { originId: "${originId}", minValiditySeconds: 432000 }) { __typename ... on ClassroomUserToken { fromCache } } }`, '"fromCache":false');
+      const tokenRequests = async () => {
+        await sql`update classroom_users set token_expires_at = now() + interval '4 days' where origin_id like 'unloaded-%'`;
+        const ms: number[] = [];
+        for (let i = 0; i < SINGLES; i++) ms.push(await tokenRequest(`unloaded-${i}`));
+        return ms;
       };
-      for (const until = performance.now() + 30_000; !(await warmingStarted()) && performance.now() < until; ) await new Promise((r) => setTimeout(r, 100));
-      await tokensDueIn4Days();
+      const tokensUnloaded = await tokenRequests();
+      const again = Math.max(100, Math.floor(WARM / 3));
+      await importRoster("warm-again", again);
+      for (const until = performance.now() + 30_000; (await freshTokens("warm-again")) === 0 && performance.now() < until; ) await new Promise((r) => setTimeout(r, 100));
       const loginUserBefore = emulator.counters().LoginUser.calls;
-      const tokensLoaded: number[] = [];
-      for (let i = 0; i < SINGLES; i++) tokensLoaded.push(await tokenRequest(`unloaded-${i}`));
+      const tokensLoaded = await tokenRequests();
       const warming = emulator.counters().LoginUser.calls - loginUserBefore - SINGLES;
-      const [left] = await sql<{ n: number }[]>`select count(*)::int as n from classroom_users where origin_id like 'warm-again-%' and token_expires_at is null`;
-      record("token request (LoginUser) p99 ms, unloaded", `${pct(tokensUnloaded, 99).toFixed(1)} (p50 ${pct(tokensUnloaded, 50).toFixed(1)})`, "", true);
+      const left = again - (await freshTokens("warm-again"));
+      record("token request (LoginUser) p99 ms, unloaded", p99AndP50(tokensUnloaded), "", true);
       record(
-        `token request (LoginUser) p99 ms while warming (warming's own LoginUser calls meanwhile ${warming}, ${left!.n} still to warm after)`,
-        `${pct(tokensLoaded, 99).toFixed(1)} (p50 ${pct(tokensLoaded, 50).toFixed(1)}; p99 added ${(pct(tokensLoaded, 99) - pct(tokensUnloaded, 99) + 0).toFixed(1)})`,
+        `token request (LoginUser) p99 ms while warming (warming's own LoginUser calls meanwhile ${warming}, ${left} still to warm after)`,
+        `${p99AndP50(tokensLoaded)}; p99 added ${(pct(tokensLoaded, 99) - pct(tokensUnloaded, 99) + 0).toFixed(1)}`,
         "",
         true,
       );
