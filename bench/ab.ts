@@ -6,7 +6,7 @@
  * AB_A_ARGS / AB_B_ARGS: Node options for that variant, space-separated (e.g. "--heap-growing-percent=0").
  */
 import { JWT_SECRET, loadSpec, readerTokens, settings, startEnvironment } from "./support/environment.js";
-import { buildProduct, runLoad, startBaseline, startProduct, type LoadResult } from "./support/processes.js";
+import { buildProduct, loadFailures, runLoad, startBaseline, startProduct, type LoadResult } from "./support/processes.js";
 
 function nodeArgs(value: string | undefined): string[] {
   return value?.split(" ").filter(Boolean) ?? [];
@@ -26,7 +26,7 @@ const baseline = process.env.AB_BASELINE === "1" ? await startBaseline({ databas
 const spec = loadSpec(env, kind, { ...(tokens ? { tokens } : {}), representations: 100 });
 const results: Record<string, LoadResult[]> = { A: [], B: [], baseline: [] };
 const line = (name: string, r: LoadResult) =>
-  `${name.padEnd(9)} ${Math.round(r.rps).toString().padStart(6)} req/s p50 ${r.p50} p99 ${r.p99} CPU ${r.cpuMsPerRequest.toFixed(3)} ms/req RSS peak ${Math.round(r.peakRssMb)} after ${Math.round(r.rssAfterMb)} MB fail ${r.non2xx + r.wrong + r.errors + r.timeouts}`;
+  `${name.padEnd(9)} ${Math.round(r.rps).toString().padStart(6)} req/s p50 ${r.p50} p99 ${r.p99} CPU ${r.cpuMsPerRequest.toFixed(3)} ms/req RSS peak ${Math.round(r.peakRssMb)} after ${Math.round(r.rssAfterMb)} MB fail ${loadFailures(r)}`;
 try {
   for (let round = 0; round < rounds; round++) {
     if (baseline) {

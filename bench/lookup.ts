@@ -16,7 +16,7 @@
  * Last, `npm start` (tsx): resident memory after start and under the same lookup load, beside the built start's.
  */
 import { QUICK, settings, startEnvironment, JWT_SECRET, loadSpec, readerTokens, type BenchEnvironment } from "./support/environment.js";
-import { buildProduct, postJson, runLoad, startBaseline, startProduct, type LoadResult, type LoadSpec, type ServerProcess } from "./support/processes.js";
+import { buildProduct, loadFailures, postJson, runLoad, startBaseline, startProduct, type LoadResult, type LoadSpec, type ServerProcess } from "./support/processes.js";
 import { DEFAULT_HTTP_FAST_LANE } from "../src/config.js";
 import { check, finish, fmt, mean } from "./support/report.js";
 import { startStatementCounter } from "./support/statement-counter.js";
@@ -25,7 +25,7 @@ const REPRESENTATIONS = 100;
 
 function row(label: string, r: LoadResult, baseline?: LoadResult): string {
   const ratio = baseline ? `  ratio ${(r.rps / baseline.rps).toFixed(2)}` : "";
-  const failures = r.non2xx + r.wrong + r.errors + r.timeouts;
+  const failures = loadFailures(r);
   return (
     `  ${label.padEnd(34)} ${fmt(r.rps).padStart(7)} req/s  p50 ${String(r.p50).padStart(3)} ms  p99 ${String(r.p99).padStart(3)} ms  ` +
     `CPU ${r.cpuMsPerRequest.toFixed(3)} ms/req  RSS peak ${fmt(r.peakRssMb)} MB, after ${fmt(r.rssAfterMb)} MB${ratio}${r.connectS < 0 || r.connectS > 3 ? `  (connections all served only after ${r.connectS < 0 ? "> 60" : r.connectS.toFixed(1)} s)` : ""}${failures ? `  FAILURES ${failures} (statuses ${JSON.stringify(r.statusCodes)}, wrong answers ${r.wrong}, errors ${r.errors}, timeouts ${r.timeouts})` : ""}`
@@ -125,7 +125,7 @@ async function lookups(env: BenchEnvironment, servers: ServerProcess[]): Promise
     `lever LOOKUP_BATCHING=false (one statement per lookup): jwt ratio ${mean(ratios(results.jwtUnbatched)).toFixed(2)}, ` +
       `p99 ${mean(results.jwtUnbatched.map((r) => r.p99)).toFixed(1)} ms, server CPU per request ${cpu(results.jwt)} → ${cpu(results.jwtUnbatched)} ms`,
   );
-  const failures = [...results.baseline, ...results.jwt, ...results.none, ...results.jwtOther, ...results.noneOther, ...results.jwtUnbatched].reduce((n, r) => n + r.non2xx + r.wrong + r.errors + r.timeouts, 0);
+  const failures = [...results.baseline, ...results.jwt, ...results.none, ...results.jwtOther, ...results.noneOther, ...results.jwtUnbatched].reduce((n, r) => n + loadFailures(r), 0);
   check("lookup, AUTH_MODE=jwt: mean ratio to baseline >= 0.45", jwtRatio, "", jwtRatio >= 0.45);
   const jwtP99 = mean(results.jwt.map((r) => r.p99));
   check("lookup, AUTH_MODE=jwt: p99 <= 25 ms (mean of rounds)", jwtP99, " ms", jwtP99 <= 25);
@@ -140,7 +140,7 @@ async function lookups(env: BenchEnvironment, servers: ServerProcess[]): Promise
   for (let round = 1; round <= settings.rounds; round++) {
     const e = await runLoad(jwt, load("entities", { tokens: jwtTokens, representations: REPRESENTATIONS }));
     entitiesRps.push(e.rps * REPRESENTATIONS);
-    entityFailures += e.non2xx + e.wrong + e.errors + e.timeouts;
+    entityFailures += loadFailures(e);
     console.log(row(`_entities x${REPRESENTATIONS}, round ${round}`, e) + `  = ${fmt(e.rps * REPRESENTATIONS)} entities/s`);
   }
   const entitiesPerSecond = mean(entitiesRps);

@@ -214,6 +214,11 @@ export interface LoadResult {
   cpuMsPerRequest: number;
 }
 
+/** Requests of a load that failed: a non-2xx, a wrong answer, a connection error or a timeout. */
+export function loadFailures(r: LoadResult): number {
+  return r.non2xx + r.wrong + r.errors + r.timeouts;
+}
+
 /** Drives `server` from a separate process (bench/support/load-worker.mjs), sampling its memory. */
 export async function runLoad(server: ServerProcess, spec: LoadSpec): Promise<LoadResult> {
   const child = spawn(process.execPath, [path.join(ROOT, "bench/support/load-worker.mjs"), JSON.stringify({ ...spec, url: server.url })], {
