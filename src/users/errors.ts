@@ -13,12 +13,16 @@ export class ValidationError extends Error {
   override readonly name = "ValidationError";
   readonly code = "ValidationFailed";
   constructor(readonly fieldErrors: FieldError[]) {
-    super(
-      fieldErrors.length === 1
-        ? `Invalid input: ${fieldErrors[0]!.path.join(".")}: ${fieldErrors[0]!.message}`
-        : `Invalid input: ${fieldErrors.length} fields are invalid`,
-    );
+    super(`Invalid input: ${summarise(fieldErrors)}`);
   }
+}
+
+/** The message names every field and why, up to a few; `fieldErrors` always holds them all. */
+const NAMED_IN_MESSAGE = 3;
+function summarise(fieldErrors: FieldError[]): string {
+  const named = fieldErrors.slice(0, NAMED_IN_MESSAGE).map((e) => `${e.path.join(".")}: ${e.message}`);
+  const more = fieldErrors.length - named.length;
+  return named.join("; ") + (more > 0 ? `; and ${more} more (see fieldErrors)` : "");
 }
 
 export class InvalidSdkAppIdError extends Error {
