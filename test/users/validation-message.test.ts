@@ -1,17 +1,15 @@
 // A ValidationError's message says which fields are wrong and why (up to three of them), not only how
 // many: a caller reading `message` alone (a log line, a GraphiQL answer) knows what to fix.
 import { expect, it } from "vitest";
-import { ValidationError } from "../../src/users/errors.js";
+import { ValidationError, type FieldError } from "../../src/users/errors.js";
 import { parseRegisterInput, parseUpdateInput } from "../../src/users/validation.js";
+import { parseOutcome } from "../support/parse-outcome.js";
 
-function refusal(parse: () => unknown): ValidationError {
-  try {
-    parse();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ValidationError);
-    return error as ValidationError;
-  }
-  throw new Error("accepted");
+/** The refusal `parse` gives `value`: its field errors and message (an acceptance fails the test). */
+function refusal(parse: (value: unknown) => unknown, value: unknown) {
+  const outcome = parseOutcome(parse, value) as { error?: FieldError[]; message?: string };
+  expect(outcome, "accepted").toHaveProperty("error");
+  return { fieldErrors: outcome.error!, message: outcome.message! };
 }
 
 it("one field: its path and why", () => {
@@ -19,10 +17,10 @@ it("one field: its path and why", () => {
 });
 
 it("several fields: each path and why", () => {
-  const error = refusal(() => parseUpdateInput({ originId: "o-1" }));
+  const error = refusal(parseUpdateInput, { originId: "o-1" });
   expect(error.fieldErrors).toHaveLength(2);
   expect(error.message).toBe("Invalid input: input.name: give name or avatar (or both); input.avatar: give name or avatar (or both)");
-  const both = refusal(() => parseRegisterInput({ originId: "", name: " padded", avatar: "not a url" }));
+  const both = refusal(parseRegisterInput, { originId: "", name: " padded", avatar: "not a url" });
   for (const { path, message } of both.fieldErrors) expect(both.message).toContain(`${path.join(".")}: ${message}`);
 });
 
