@@ -108,8 +108,10 @@ describe("authenticator with the cache", () => {
 
   it("refuses a cached token once its exp has passed", async () => {
     const authenticator = createAuthenticator(resolveAuthConfig({ AUTH_JWT_SECRET: SECRET, AUTH_CLOCK_TOLERANCE_S: "0" }, { host: "0.0.0.0" }));
-    // exp is whole seconds: 1 s ahead means it expires within 1-2 s.
-    const token = await signToken(hs256, {}, { subject: "s", expiresIn: 1 });
+    // exp is whole seconds counted from the current second: exp = floor(now) + 3 is 2-3 s away, enough
+    // for the two checks below on a loaded machine. (With + 1 it could be 1 ms away: signed at x.999 s,
+    // exp x + 1, and CI once saw the first check already refuse it.)
+    const token = await signToken(hs256, {}, { subject: "s", expiresIn: 3 });
     await expect(authenticator.authenticate(`Bearer ${token}`)).resolves.toMatchObject({ subject: "s" });
     await expect(authenticator.authenticate(`Bearer ${token}`)).resolves.toMatchObject({ subject: "s" });
     const { exp } = JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString()) as { exp: number };
