@@ -170,7 +170,9 @@ describe("JWKS key rotation", () => {
       // Real time, so margins a loaded CI machine does not eat: the refusal "within the cooldown" below
       // comes right after the first fetch, well inside 1 s (it was 100 ms: a stall that long would have
       // let the unknown kid refetch and the refusal's expectation fail).
-      const authenticator = createAuthenticator(jwksConfig(server.url), { jwksCooldownMs: 1_000, jwksCacheMaxAgeMs: 2_000 });
+      const cooldownMs = 1_000;
+      const cacheMaxAgeMs = 2_000;
+      const authenticator = createAuthenticator(jwksConfig(server.url), { jwksCooldownMs: cooldownMs, jwksCacheMaxAgeMs: cacheMaxAgeMs });
       const claims = { issuer: ISSUER, audience: AUDIENCE, subject: "s" };
       const oldToken = await signToken(oldKey, {}, claims);
       const newToken = await signToken(newKey, {}, claims);
@@ -184,13 +186,13 @@ describe("JWKS key rotation", () => {
       expect((await refusal(authenticator, `Bearer ${newToken}`)).message).toBe("Token signing key not recognised");
       expect(server.fetchCount()).toBe(1);
 
-      await sleep(1_100);
+      await sleep(cooldownMs + 100);
       await expect(authenticator.authenticate(`Bearer ${newToken}`)).resolves.toMatchObject({ subject: "s" });
       expect(server.fetchCount()).toBe(2);
       await expect(authenticator.authenticate(`Bearer ${oldToken}`)).resolves.toMatchObject({ subject: "s" });
 
       server.publish([newKey.publicJwk]);
-      await sleep(2_100); // past cacheMaxAge: the next verification refetches
+      await sleep(cacheMaxAgeMs + 100); // past cacheMaxAge: the next verification refetches
       expect((await refusal(authenticator, `Bearer ${oldToken}`)).message).toBe("Token signing key not recognised");
       await expect(authenticator.authenticate(`Bearer ${newToken}`)).resolves.toMatchObject({ subject: "s" });
     } finally {
